@@ -1,0 +1,3 @@
+from gmmbg.cli.main import main
+
+main()

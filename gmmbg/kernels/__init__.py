@@ -1,0 +1,1 @@
+"""Numba kernels: arrays and numbers in, preallocated arrays out, no Python objects."""
