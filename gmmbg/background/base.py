@@ -53,7 +53,9 @@ def check_frame(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 2:
         frame = frame[:, :, None]
     if frame.ndim != 3 or frame.shape[2] not in (1, 3, 4):
-        raise ValueError(f"a frame must be (H, W) or (H, W, C) with C in 1, 3, 4; got {frame.shape}")
+        raise ValueError(
+            f"a frame must be (H, W) or (H, W, C) with C in 1, 3, 4; got {frame.shape}"
+        )
     if frame.dtype != np.uint8 and not np.issubdtype(frame.dtype, np.floating):
         raise ValueError(f"frames must be uint8 or float, got {frame.dtype}")
     return frame
