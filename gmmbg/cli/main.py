@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "segment": "gmmbg.cli.segment:segment",
     "extract-background": "gmmbg.cli.extract:extract_background",
     "subtract": "gmmbg.cli.subtract:subtract",
+    "compare": "gmmbg.cli.compare:compare",
 }
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
