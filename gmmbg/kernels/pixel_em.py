@@ -1,0 +1,303 @@
+"""Per-pixel batch EM over time, and the mask of a frame against per-pixel components.
+
+Every pixel gets its own K-component Gaussian mixture with diagonal (or spherical) covariance,
+fitted by EM to its T training values. Layout, chunking and the deterministic initialisation
+are those of ``pixel_kmeans`` (read its module docstring): farthest-point seeds from the
+pixel's own values, a few Lloyd iterations, then one M-step from the hard labels, as
+scikit-learn's ``init_params="kmeans"`` does.
+
+One EM iteration is a single pass over the pixel's values: the E-step computes each value's
+log-densities (log-sum-exp), adds to the mean log-likelihood and accumulates the sufficient
+statistics (N_k, sum r x, sum r x^2) in the same loop, so responsibilities are never stored.
+The returned parameters are always the ones whose log-likelihood is returned.
+
+Components whose responsibility mass falls under ``MIN_COUNT`` values die: weight 0, mean and
+variance frozen; they never come back (their weight stays 0) and sort last. This, with the
+variance floor, is what keeps a constant pixel or K above its number of distinct values free
+of NaN.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from gmmbg.kernels.config import JIT, PARALLEL_JIT
+from gmmbg.kernels.pixel_kmeans import (
+    CHUNK,
+    _farthest_point_seeds,
+    _lloyd,
+    _load_pixel,
+    _sort_by_weight,
+)
+
+MIN_COUNT = 1e-6
+"""Responsibility mass (in values) under which a component is dead."""
+
+LOG_2PI = np.log(2.0 * np.pi)
+LOG_BLOCK = 16
+"""Values per log in the log-likelihood sum (see ``_e_step``)."""
+
+NEGLIGIBLE = -37.0
+"""Log-density gap to a value's most likely component under which its term counts as 0:
+exp(-37) < 2**-53, so the term cannot change the sum (which holds the top term's 1) and
+moves a responsibility by less than 1e-16."""
+
+
+@njit(**JIT)
+def _m_step(nk, s1, s2, spherical, var_min, weights, means, variances):
+    """Weights ``(K,)``, means and variances ``(K, C)`` from the sufficient statistics.
+
+    ``nk`` ``(K,)`` responsibility mass, ``s1`` / ``s2`` ``(K, C)`` sums of r x and r x^2.
+    Spherical covariance averages the diagonal over channels (scikit-learn's definition);
+    the floor ``var_min`` applies last. Dead components keep their mean and variance.
+    """
+    K, C = s1.shape
+    total = 0.0
+    for k in range(K):
+        if nk[k] >= MIN_COUNT:
+            total += nk[k]
+    for k in range(K):
+        if nk[k] < MIN_COUNT:
+            weights[k] = 0.0
+            continue
+        weights[k] = nk[k] / total
+        inv = 1.0 / nk[k]
+        v_sum = 0.0
+        for c in range(C):
+            mu = s1[k, c] * inv
+            means[k, c] = mu
+            variances[k, c] = s2[k, c] * inv - mu * mu
+            v_sum += variances[k, c]
+        for c in range(C):
+            v = v_sum / C if spherical else variances[k, c]
+            variances[k, c] = max(v, var_min)
+
+
+@njit(**JIT)
+def _exp_gap(gap):
+    """exp(gap) for a log-density gap <= 0 to the top component, in plain arithmetic.
+
+    libm's exp is a call that LLVM cannot vectorise; this is straight-line code it can:
+    exp(gap) = exp(gap / 128) ** 128, with exp(y) for y in [-0.29, 0] by its degree-12 Taylor
+    polynomial (Horner) and 7 squarings. Relative error under 3e-14 on [NEGLIGIBLE, 0];
+    gaps under NEGLIGIBLE give 0, and a gap of 0 gives exactly 1.
+    """
+    y = max(gap, NEGLIGIBLE) * (1.0 / 128.0)
+    e = 1.0
+    for i in range(12, 0, -1):
+        e = 1.0 + y * e / i
+    for _ in range(7):
+        e *= e
+    return e if gap > NEGLIGIBLE else 0.0
+
+
+@njit(**JIT)
+def _e_step(x, weights, means, variances, resp, top, norm, nk, s1, s2):
+    """Mean log-likelihood of ``x`` ``(C, T)`` under the mixture; the statistics of the
+    responsibilities go to ``nk`` ``(K,)``, ``s1`` and ``s2`` ``(K, C)`` for the M-step.
+
+    Scratch: ``resp`` ``(K, T)`` holds log-densities, then responsibilities; ``top`` and
+    ``norm`` ``(T,)`` the per-value log-sum-exp shift and normaliser. Every loop runs over
+    time for one component, so it vectorises. Dead components (weight 0) are skipped.
+    """
+    C, T = x.shape
+    K = weights.shape[0]
+    top[:] = -np.inf
+    for k in range(K):
+        if weights[k] == 0.0:
+            continue
+        log_norm = np.log(weights[k])
+        for c in range(C):
+            log_norm -= 0.5 * (LOG_2PI + np.log(variances[k, c]))
+        resp[k, :] = log_norm
+        for c in range(C):
+            mu = means[k, c]
+            half_inv_var = 0.5 / variances[k, c]
+            for t in range(T):
+                diff = x[c, t] - mu
+                resp[k, t] -= diff * diff * half_inv_var
+        for t in range(T):
+            top[t] = max(top[t], resp[k, t])
+    norm[:] = 0.0
+    for k in range(K):
+        if weights[k] > 0.0:
+            for t in range(T):
+                resp[k, t] = _exp_gap(resp[k, t] - top[t])
+                norm[t] += resp[k, t]
+    # log-likelihood = sum(top) + sum(log(norm)); the logs are taken of products of
+    # LOG_BLOCK norms (each in [1, K], so no overflow): one log per block, not per value.
+    total = 0.0
+    for t in range(T):
+        total += top[t]
+    for start in range(0, T, LOG_BLOCK):
+        product = 1.0
+        for t in range(start, min(T, start + LOG_BLOCK)):
+            product *= norm[t]
+        total += np.log(product)
+    # One division per value, then multiplications: divisions do not vectorise well.
+    for t in range(T):
+        norm[t] = 1.0 / norm[t]
+    for k in range(K):
+        nk[k] = 0.0
+        s1[k, :] = 0.0
+        s2[k, :] = 0.0
+        if weights[k] == 0.0:
+            continue
+        n = 0.0
+        for t in range(T):
+            resp[k, t] *= norm[t]
+            n += resp[k, t]
+        nk[k] = n
+        for c in range(C):
+            m1 = 0.0
+            m2 = 0.0
+            for t in range(T):
+                rx = resp[k, t] * x[c, t]
+                m1 += rx
+                m2 += rx * x[c, t]
+            s1[k, c] = m1
+            s2[k, c] = m2
+    return total / T
+
+
+@njit(**JIT)
+def _fit_pixel(stack, p, x, spherical, var_min, tol, max_iter, kmeans_iter, params, scratch):
+    """EM for pixel ``p`` of ``stack`` whose values ``x`` ``(C, T)`` are loaded; returns
+    (iterations, mean log-likelihood).
+
+    ``params`` is (weights ``(K,)``, means ``(K, C)``, variances ``(K, C)``) to write,
+    ``scratch`` the chunk's scratch arrays.
+    """
+    weights, means, variances = params
+    hist, labels, nearest, mind, d, resp, nk, s1, s2 = scratch
+    C, T = x.shape
+    n_seeds = _farthest_point_seeds(stack, p, x, means, hist, mind, d)
+    # Lloyd leaves the counts and sums of its final labels in nk and s1.
+    _lloyd(x, means, n_seeds, kmeans_iter, labels, nk, s1, (nearest, mind, d))
+    s2[:] = 0.0
+    for c in range(C):
+        for t in range(T):
+            s2[labels[t], c] += x[c, t] * x[c, t]
+    variances[:] = var_min
+    _m_step(nk, s1, s2, spherical, var_min, weights, means, variances)
+    ll = _e_step(x, weights, means, variances, resp, mind, d, nk, s1, s2)
+    n_iter = 0
+    while n_iter < max_iter:
+        _m_step(nk, s1, s2, spherical, var_min, weights, means, variances)
+        n_iter += 1
+        previous = ll
+        ll = _e_step(x, weights, means, variances, resp, mind, d, nk, s1, s2)
+        if abs(ll - previous) < tol:
+            break
+    return n_iter, ll
+
+
+@njit(**JIT)
+def _fit_chunk(stack, start, stop, spherical, var_min, tol, max_iter, kmeans_iter, out):
+    """``pixel_em`` for pixels ``start:stop``, with scratch allocated once for all."""
+    weights, means, variances, n_iter, log_likelihood = out
+    T, _, C = stack.shape
+    K = weights.shape[1]
+    x = np.empty((C, T))
+    scratch = (
+        np.empty(256, np.int64),
+        np.empty(T, np.int64),
+        np.empty(T, np.int64),
+        np.empty(T),
+        np.empty(T),
+        np.empty((K, T)),
+        np.empty(K),
+        np.empty((K, C)),
+        np.empty((K, C)),
+    )
+    order = np.empty(K, np.int64)
+    tmp_k, tmp_kc = scratch[6], scratch[7]
+    for p in range(start, stop):
+        _load_pixel(stack, p, x)
+        n_iter[p], log_likelihood[p] = _fit_pixel(
+            stack, p, x, spherical, var_min, tol, max_iter, kmeans_iter,
+            (weights[p], means[p], variances[p]), scratch,
+        )  # fmt: skip
+        _sort_by_weight(weights[p], (means[p], variances[p]), order, tmp_k, tmp_kc)
+
+
+@njit(**PARALLEL_JIT)
+def pixel_em(
+    stack,
+    spherical,
+    var_min,
+    tol,
+    max_iter,
+    kmeans_iter,
+    weights,
+    means,
+    variances,
+    n_iter,
+    log_likelihood,
+):
+    """Fit a Gaussian mixture to every pixel's values over time.
+
+    Parameters
+    ----------
+    stack : (T, P, C) uint8
+        Training values, frame-major (see ``pixel_kmeans``).
+    spherical : bool
+        One variance per component (the mean of the channel variances) instead of one per
+        channel.
+    var_min : float
+        Variance floor (grey levels squared).
+    tol : float
+        Stop when the mean log-likelihood changes by less than this between iterations.
+    max_iter : int
+        Most EM iterations per pixel; 0 returns the initialisation.
+    kmeans_iter : int
+        Most Lloyd iterations of the initialisation.
+    weights : (P, K) float64, out
+        Mixture weights, sorted decreasing; dead components have weight 0.
+    means : (P, K, C) float64, out
+    variances : (P, K, C) float64, out
+        Per channel; all C equal when ``spherical``.
+    n_iter : (P,) int64, out
+        EM iterations done.
+    log_likelihood : (P,) float64, out
+        Mean log-likelihood per value of the returned parameters.
+    """
+    P = stack.shape[1]
+    out = (weights, means, variances, n_iter, log_likelihood)
+    for chunk in prange((P + CHUNK - 1) // CHUNK):
+        stop = min(P, (chunk + 1) * CHUNK)
+        _fit_chunk(stack, chunk * CHUNK, stop, spherical, var_min, tol, max_iter, kmeans_iter, out)
+
+
+@njit(**PARALLEL_JIT)
+def component_mask(frame, means, inv_var, n_background, threshold, out):
+    """Foreground mask of ``frame`` against per-pixel background components.
+
+    A value is background (0) when its Mahalanobis distance
+    ``sqrt(sum_c (x_c - mean_kc)^2 * inv_var_kc)`` to one of the pixel's first
+    ``n_background`` components is at most ``threshold``, else foreground (255). With
+    ``inv_var`` all ones this is the L2 colour distance.
+
+    Parameters
+    ----------
+    frame : (H, W, Cf) uint8 or float
+        Only the first C channels are read (so an alpha channel is ignored without a copy).
+    means, inv_var : (H, W, K, C) float64
+    n_background : (H, W) int64
+        How many of the leading components are background at each pixel.
+    threshold : float
+    out : (H, W) uint8, out
+    """
+    H, W, K, C = means.shape
+    limit = threshold * threshold
+    for i in prange(H):
+        for j in range(W):
+            value = 255
+            for k in range(n_background[i, j]):
+                d = 0.0
+                for c in range(C):
+                    diff = frame[i, j, c] - means[i, j, k, c]
+                    d += diff * diff * inv_var[i, j, k, c]
+                if d <= limit:
+                    value = 0
+                    break
+            out[i, j] = value

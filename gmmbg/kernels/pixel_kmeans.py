@@ -1,0 +1,247 @@
+"""Per-pixel k-means over time, and the pieces the per-pixel EM shares with it.
+
+Layout: the training stack is ``(T, P, C)`` uint8, frame-major: frame ``t`` is ``stack[t]``,
+exactly as frames arrive, so stacking never transposes. A pixel's values are ``T`` strided
+reads; each kernel copies them once into a per-chunk float64 scratch ``x`` of shape
+``(C, T)`` (channel-major, so every inner loop runs over time on contiguous memory and
+vectorises) and iterates on that copy. A chunk's pixels are consecutive, so the strided reads
+of neighbouring pixels share cache lines.
+
+Parallelism: ``prange`` runs over chunks of ``CHUNK`` consecutive pixels; a chunk allocates its
+scratch once, so nothing is allocated per pixel. Pixels are independent (no reduction across
+workers), so results do not depend on the thread count.
+
+Initialisation (deterministic, from the pixel's own values, no RNG): the first centre is the
+channel-wise median of the pixel's values (the background when it is the majority); each
+next centre is the value farthest from the centres chosen so far (maximin), the earliest such
+value on ties. When the pixel has fewer than K distinct values, seeding stops early and the
+remaining components start empty (weight 0, centre = the median).
+
+Loop invariants are read into local scalars before the loops over time: locals are
+registers, whereas array reads could alias the scratch being written and be reloaded.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from gmmbg.kernels.config import JIT, PARALLEL_JIT
+
+CHUNK = 64
+"""Pixels per parallel work item: scratch is allocated once per chunk, never per pixel."""
+
+
+@njit(**JIT)
+def _load_pixel(stack, p, x):
+    """Copy pixel ``p`` of ``stack`` ``(T, P, C)`` into ``x`` ``(C, T)`` float64."""
+    T, _, C = stack.shape
+    for t in range(T):
+        for c in range(C):
+            x[c, t] = stack[t, p, c]
+
+
+@njit(**JIT)
+def _median_into(stack, p, hist, out):
+    """Channel-wise median of pixel ``p`` of ``stack`` ``(T, P, C)`` into ``out`` ``(C,)``.
+
+    A counting sort over the 256 uint8 levels (``hist`` ``(256,)`` int64 scratch): O(T + 256),
+    no comparison sort. Same definition as ``np.median``: the mean of the two middle values
+    when T is even.
+    """
+    T, _, C = stack.shape
+    for c in range(C):
+        hist[:] = 0
+        for t in range(T):
+            hist[stack[t, p, c]] += 1
+        # Order statistics (T - 1) // 2 and T // 2 (0-based); the same one when T is odd.
+        lo = -1
+        seen = 0
+        for level in range(256):
+            seen += hist[level]
+            if lo < 0 and seen > (T - 1) // 2:
+                lo = level
+            if seen > T // 2:
+                out[c] = 0.5 * (lo + level)
+                break
+
+
+@njit(**JIT)
+def _sq_dists(x, centres, k, d):
+    """``d`` ``(T,)`` = squared L2 distance of every value of ``x`` ``(C, T)`` to ``centres[k]``."""
+    C, T = x.shape
+    d[:] = 0.0
+    for c in range(C):
+        mu = centres[k, c]
+        for t in range(T):
+            diff = x[c, t] - mu
+            d[t] += diff * diff
+
+
+@njit(**JIT)
+def _farthest_point_seeds(stack, p, x, centres, hist, mind, d):
+    """Seed ``centres`` ``(K, C)`` for pixel ``p`` whose values ``x`` ``(C, T)`` are loaded;
+    return how many distinct seeds there are.
+
+    Median first, then repeatedly the value farthest from every chosen centre. ``hist``
+    ``(256,)``, ``mind`` and ``d`` ``(T,)`` are scratch. Rows past the returned count (fewer
+    distinct values than K) hold the median.
+    """
+    C, T = x.shape
+    K = centres.shape[0]
+    _median_into(stack, p, hist, centres[0])
+    for k in range(1, K):
+        for c in range(C):
+            centres[k, c] = centres[0, c]
+    _sq_dists(x, centres, 0, mind)
+    for k in range(1, K):
+        best = 0
+        for t in range(1, T):
+            if mind[t] > mind[best]:
+                best = t
+        if mind[best] == 0.0:
+            # Every value coincides with a centre: any further seed would be a duplicate.
+            return k
+        for c in range(C):
+            centres[k, c] = x[c, best]
+        _sq_dists(x, centres, k, d)
+        for t in range(T):
+            mind[t] = min(mind[t], d[t])
+    return K
+
+
+@njit(**JIT)
+def _assign(x, centres, n_seeds, labels, nearest, mind, d):
+    """Label every value of ``x`` ``(C, T)`` with its nearest centre among the first
+    ``n_seeds`` (the lower index on ties); return whether any label changed.
+
+    ``nearest`` ``(T,)`` int64, ``mind`` and ``d`` ``(T,)`` float64 are scratch.
+    """
+    T = x.shape[1]
+    _sq_dists(x, centres, 0, mind)
+    nearest[:] = 0
+    # Selects rather than branches, so that the loops vectorise.
+    for k in range(1, n_seeds):
+        _sq_dists(x, centres, k, d)
+        for t in range(T):
+            closer = d[t] < mind[t]
+            nearest[t] = k if closer else nearest[t]
+            mind[t] = d[t] if closer else mind[t]
+    n_changed = 0
+    for t in range(T):
+        n_changed += labels[t] != nearest[t]
+        labels[t] = nearest[t]
+    return n_changed > 0
+
+
+@njit(**JIT)
+def _hard_stats(x, labels, counts, sums):
+    """Per-cluster ``counts`` ``(K,)`` and value ``sums`` ``(K, C)`` of the ``labels``.
+
+    One masked reduction per (cluster, channel) rather than a scatter ``sums[labels[t]] +=``:
+    the scatter's chained read-modify-writes cost more than K times the vectorised sums.
+    """
+    C, T = x.shape
+    K = counts.shape[0]
+    for k in range(K):
+        n = 0.0
+        for t in range(T):
+            n += 1.0 if labels[t] == k else 0.0
+        counts[k] = n
+        for c in range(C):
+            total = 0.0
+            for t in range(T):
+                total += x[c, t] if labels[t] == k else 0.0
+            sums[k, c] = total
+
+
+@njit(**JIT)
+def _lloyd(x, centres, n_seeds, max_iter, labels, counts, sums, scratch):
+    """Lloyd iterations over ``x`` ``(C, T)`` from the first ``n_seeds`` rows of ``centres``.
+
+    Updates ``centres`` ``(K, C)`` in place and leaves the final ``labels`` ``(T,)`` with their
+    ``counts`` ``(K,)`` and ``sums`` ``(K, C)``; ``scratch`` is ``_assign``'s (nearest, mind,
+    d). Stops
+    when no label changes or after ``max_iter`` centre updates, and returns how many were
+    done. An empty cluster keeps its centre.
+    """
+    C = x.shape[0]
+    labels[:] = -1
+    n_iter = 0
+    while True:
+        changed = _assign(x, centres, n_seeds, labels, *scratch)
+        _hard_stats(x, labels, counts, sums)
+        if not changed or n_iter == max_iter:
+            return n_iter
+        for k in range(n_seeds):
+            if counts[k] > 0.0:
+                for c in range(C):
+                    centres[k, c] = sums[k, c] / counts[k]
+        n_iter += 1
+
+
+@njit(**JIT)
+def _sort_by_weight(weights, rows, order, tmp_k, tmp_kc):
+    """Sort ``weights`` ``(K,)`` decreasing (stable) and every ``(K, C)`` array in the tuple
+    ``rows`` the same way; ``order`` ``(K,)`` int64, ``tmp_k`` and ``tmp_kc`` are scratch."""
+    K = weights.shape[0]
+    for k in range(K):
+        order[k] = k
+    # Insertion sort: K is small, and it is stable.
+    for i in range(1, K):
+        j = i
+        while j > 0 and weights[order[j - 1]] < weights[order[j]]:
+            order[j - 1], order[j] = order[j], order[j - 1]
+            j -= 1
+    for k in range(K):
+        tmp_k[k] = weights[order[k]]
+    weights[:] = tmp_k
+    for a in rows:
+        for k in range(K):
+            tmp_kc[k, :] = a[order[k], :]
+        a[:, :] = tmp_kc
+
+
+@njit(**JIT)
+def _kmeans_chunk(stack, start, stop, max_iter, centres, weights, n_iter):
+    """``pixel_kmeans`` for pixels ``start:stop``, with scratch allocated once for all."""
+    T, _, C = stack.shape
+    K = centres.shape[1]
+    x = np.empty((C, T))
+    hist = np.empty(256, np.int64)
+    mind = np.empty(T)
+    d = np.empty(T)
+    labels = np.empty(T, np.int64)
+    nearest = np.empty(T, np.int64)
+    order = np.empty(K, np.int64)
+    sums = np.empty((K, C))
+    tmp_k = np.empty(K)
+    for p in range(start, stop):
+        _load_pixel(stack, p, x)
+        n_seeds = _farthest_point_seeds(stack, p, x, centres[p], hist, mind, d)
+        n_iter[p] = _lloyd(
+            x, centres[p], n_seeds, max_iter, labels, weights[p], sums, (nearest, mind, d)
+        )
+        weights[p] /= T
+        _sort_by_weight(weights[p], (centres[p],), order, tmp_k, sums)
+
+
+@njit(**PARALLEL_JIT)
+def pixel_kmeans(stack, max_iter, centres, weights, n_iter):
+    """K-means over time for every pixel, clusters sorted by size (largest first).
+
+    Parameters
+    ----------
+    stack : (T, P, C) uint8
+        Training values, frame-major.
+    max_iter : int
+        Most Lloyd updates per pixel (0 keeps the seeds).
+    centres : (P, K, C) float64, out
+        Cluster centres; an empty cluster keeps its seed.
+    weights : (P, K) float64, out
+        Fraction of the T values in each cluster (sums to 1).
+    n_iter : (P,) int64, out
+        Lloyd updates done per pixel.
+    """
+    P = stack.shape[1]
+    for chunk in prange((P + CHUNK - 1) // CHUNK):
+        stop = min(P, (chunk + 1) * CHUNK)
+        _kmeans_chunk(stack, chunk * CHUNK, stop, max_iter, centres, weights, n_iter)
