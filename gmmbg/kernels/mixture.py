@@ -316,8 +316,12 @@ def e_step(Xt, means, prec_chol, diagonal, log_weights, log_det, log_norm, log_r
         )
         _chunk_normalise(log_probs, log_norm[start : start + m], resp)
         for s in range(m):
+            norm = log_norm[start + s]
             for k in range(n_components):
-                log_resp[start + s, k] = log_probs[k, s] - log_norm[start + s]
+                # -inf - -inf is NaN: an impossible sample keeps its even responsibilities
+                log_resp[start + s, k] = (
+                    log_probs[k, s] - norm if norm > -np.inf else math.log(resp[k, s])
+                )
 
 
 @njit(**JIT)
