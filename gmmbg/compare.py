@@ -48,7 +48,7 @@ OPENCV_METHODS = {"opencv-mog2": OpenCVMOG2, "opencv-knn": OpenCVKNN}
 
 # The montage GIF shows at most this many frames, spread evenly over the evaluated frames
 # (or the frames leading up to a single ground-truth frame), each panel at most this wide.
-MAX_MONTAGE_FRAMES = 120
+MAX_MONTAGE_FRAMES = 80
 MONTAGE_PANEL_WIDTH = 160
 MONTAGE_FPS = 10.0
 _LABEL_HEIGHT = 14

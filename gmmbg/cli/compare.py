@@ -9,7 +9,6 @@ from gmmbg.cli.options import (
     default_output,
     emit_json,
     force_option,
-    format_option,
     log,
     progress_reporter,
 )
@@ -76,7 +75,10 @@ class TemporalROI(click.ParamType):
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the results as CSV.")
-@format_option("mp4", "video")
+@click.option(
+    "--format", "media_format", default=None, metavar="EXT",
+    help="Format of '-' (stdin) input when its bytes do not tell, e.g. gif, mp4.",
+)  # fmt: skip
 @force_option
 @click.pass_context
 def compare(ctx, video, ground_truth, gt_frame, roi, temporal_roi, background_truth, methods,
@@ -101,6 +103,10 @@ def compare(ctx, video, ground_truth, gt_frame, roi, temporal_roi, background_tr
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--methods") from None
+    if output == "-":
+        raise click.BadParameter(
+            "the report is a folder; use --json or --csv to print the results", param_hint="-o"
+        )
     report = output or default_output(video, "-compare")
     media.check_output(report, force)
 
