@@ -315,7 +315,8 @@ class GaussianMixture:
         k, d = self.n_components, Xt.shape[0]
         centre = np.repeat((Xt @ weight / weight.sum())[None], k, axis=0)
         nk, s1, s2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
-        kernels.resp_statistics(Xt, weight, resp, centre, self._kind.off_diagonal, nk, s1, s2)
+        diagonal = not self._kind.off_diagonal
+        kernels.resp_statistics(Xt, weight, resp, centre, diagonal, nk, s1, s2)
         return self._m_step(nk, s1, s2, centre)
 
     def _init_kmeanspp(self, X, Xt, weight, rng) -> _Params:
@@ -367,7 +368,7 @@ class GaussianMixture:
         """EM from ``params``: (params, n_iter, lower_bound, converged, lower_bounds)."""
         k, d = params.means.shape
         nk, s1, s2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
-        off_diagonal = self._kind.off_diagonal
+        diagonal = not self._kind.off_diagonal
         total_weight = weight.sum()
         lower_bound, lower_bounds, converged, n_iter = -np.inf, [], False, 0
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 (n_iter is returned)
@@ -377,10 +378,9 @@ class GaussianMixture:
                 weight,
                 params.means,
                 params.prec_chol,
-                not off_diagonal,
+                diagonal,
                 np.log(params.weights),
                 _log_det(params.prec_chol),
-                off_diagonal,
                 nk,
                 s1,
                 s2,

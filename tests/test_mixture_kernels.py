@@ -51,7 +51,7 @@ def run_em_step(X, weight, weights, means, prec_chol, covariance_type):
     nk, s1, s2 = np.empty(K), np.empty((K, D)), np.empty((K, D, D))
     total = km.em_step(
         np.ascontiguousarray(X.T), weight, means, full, diagonal, np.log(weights), log_det,
-        not diagonal, nk, s1, s2,
+        nk, s1, s2,
     )  # fmt: skip
     return total, nk, s1, s2
 
@@ -126,7 +126,7 @@ def test_resp_statistics_match_naive():
     resp = np.random.default_rng(3).dirichlet(np.ones(K), size=len(X))
     centres = np.random.default_rng(4).normal(size=(K, D))
     nk, s1, s2 = np.empty(K), np.empty((K, D)), np.empty((K, D, D))
-    km.resp_statistics(np.ascontiguousarray(X.T), weight, resp, centres, True, nk, s1, s2)
+    km.resp_statistics(np.ascontiguousarray(X.T), weight, resp, centres, False, nk, s1, s2)
     for got, expected in zip(
         (nk, s1, s2), naive.scatter_statistics(X, weight, resp, centres), strict=True
     ):
@@ -239,7 +239,7 @@ def test_kernels_serial_equals_parallel(thread_counts):
         log_norm, log_resp = np.empty(len(X)), np.empty((len(X), K))
         km.e_step(Xt, means, full, diagonal, np.log(weights), log_det, log_norm, log_resp)
         stats = np.empty(K), np.empty((K, D)), np.empty((K, D, D))
-        km.resp_statistics(Xt, weight, resp, means, True, *stats)
+        km.resp_statistics(Xt, weight, resp, means, False, *stats)
         labels, sums, cluster_weights = np.empty(len(X), np.int64), np.empty((K, D)), np.empty(K)
         inertia = kk.lloyd_step(Xt, weight, means, labels, sums, cluster_weights)
         indices = np.empty(5, dtype=np.int64)

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from gmmbg.kernels.config import JIT, PARALLEL_JIT
-from gmmbg.kernels.mixture import CHUNK, n_chunks, sum_chunks
+from gmmbg.kernels.mixture import CHUNK, n_chunks, sum_chunks, sum_in_order
 
 
 @njit(**JIT)
@@ -57,7 +57,7 @@ def _closer(Xt, sample_weight, centre, closest, out):
     Xt : (D, N); sample_weight, closest, out : (N,); centre : (D,).
     """
     n_samples = Xt.shape[1]
-    partial = np.zeros((n_chunks(n_samples), 1))
+    partial = np.empty(n_chunks(n_samples))
     for c in prange(partial.shape[0]):
         start = c * CHUNK
         m = min(n_samples, start + CHUNK) - start
@@ -72,10 +72,8 @@ def _closer(Xt, sample_weight, centre, closest, out):
         for s in range(m):
             after[s] = min(before[s], d2[s])
             acc += w[s] * after[s]
-        partial[c, 0] = acc
-    total = np.zeros(1)
-    sum_chunks(partial, total)
-    return total[0]
+        partial[c] = acc
+    return sum_in_order(partial)
 
 
 @njit(**JIT)
@@ -121,9 +119,9 @@ def lloyd_step(Xt, sample_weight, centres, labels, sums, weights):
     n_features, n_samples = Xt.shape
     n_clusters = centres.shape[0]
     n_c = n_chunks(n_samples)
-    p_sums = np.zeros((n_c, n_clusters * n_features))
-    p_weights = np.zeros((n_c, n_clusters))
-    p_inertia = np.zeros((n_c, 1))
+    p_sums = np.empty((n_c, n_clusters * n_features))
+    p_weights = np.empty((n_c, n_clusters))
+    p_inertia = np.empty(n_c)
     for c in prange(n_c):
         start = c * CHUNK
         m = min(n_samples, start + CHUNK) - start
@@ -141,7 +139,7 @@ def lloyd_step(Xt, sample_weight, centres, labels, sums, weights):
         acc = 0.0
         for s in range(m):
             acc += w[s] * best_d2[s]
-        p_inertia[c, 0] = acc
+        p_inertia[c] = acc
         # per cluster, masked sums over all samples: vectorises, unlike a scatter by label
         member_weight = d2
         for k in range(n_clusters):
@@ -158,6 +156,4 @@ def lloyd_step(Xt, sample_weight, centres, labels, sums, weights):
                 p_sums[c, k * n_features + j] = acc
     sum_chunks(p_sums, sums.reshape(-1))
     sum_chunks(p_weights, weights)
-    inertia = np.zeros(1)
-    sum_chunks(p_inertia, inertia)
-    return inertia[0]
+    return sum_in_order(p_inertia)

@@ -1,11 +1,14 @@
 """Kernels for one Gaussian mixture over N weighted samples (EM), and the colour counter.
 
+Samples come in columns, ``Xt`` (D, N), so that the loops over the samples of a chunk are
+innermost, contiguous and vectorised (the E-step's exp included: ``_exp_chunk``).
+
 Precisions are handed to the kernels in one form for every covariance type: ``prec_chol``
 ``(K, D, D)``, component k's upper-triangular Cholesky factor U of its precision matrix
 (``U @ U.T = inv(covariance)``, scikit-learn's ``precisions_cholesky_``), with ``diagonal``
 telling the kernel that only the diagonal is set (diag and spherical types; tied repeats its
-one matrix K times). ``log_det[k]`` is ``sum(log(diag(U_k)))``, half the log-determinant of
-the precision.
+one matrix K times), so that it reads, and accumulates statistics for, diagonals only.
+``log_det[k]`` is ``sum(log(diag(U_k)))``, half the log-determinant of the precision.
 
 Sufficient statistics are accumulated about a centre per component (the current means
 during EM) rather than about zero: ``sum w r (x - c)(x - c)^T`` keeps its precision when the
@@ -47,12 +50,23 @@ def sum_chunks(partial, out):
     """``out = partial.sum(axis=0)``, adding the chunks in order.
 
     partial : (n_chunks, M) per-chunk sums; out : (M,).
-    Written as a loop: in a parallel kernel NumPy's ``sum`` may be split across threads.
+    Written as loops: in a parallel kernel NumPy's ``sum`` may be split across threads.
+    (For the same reason parallel kernels allocate with ``np.empty``: ``np.zeros`` there
+    becomes a parallel loop of its own, one more synchronisation of the threads.)
     """
     out[:] = 0.0
     for c in range(partial.shape[0]):
         for m in range(partial.shape[1]):
             out[m] += partial[c, m]
+
+
+@njit(**JIT)
+def sum_in_order(partial):
+    """``partial.sum()`` for per-chunk sums (n_chunks,), added in chunk order."""
+    total = 0.0
+    for c in range(partial.shape[0]):
+        total += partial[c]
+    return total
 
 
 @njit(**JIT)
@@ -176,14 +190,13 @@ def _chunk_normalise(log_probs, log_norm, resp):
 
 
 @njit(**JIT)
-def _chunk_statistics(Xt, start, centres, weighted_resp, full_scatter, diff, nk, s1, s2):
+def _chunk_statistics(Xt, start, centres, weighted_resp, diagonal, diff, nk, s1, s2):
     """Add a chunk's samples to each component's statistics about its centre.
 
     Xt : (D, N); centres : (K, D); weighted_resp : (K, M) weight x responsibility of the
     chunk's M samples; scratch diff : (D, M); outputs, added to: nk : (K,) ``sum w r``,
     s1 : (K, D) ``sum w r d``, s2 : (K, D, D) ``sum w r d d^T`` with d = x - centre, upper
-    triangle only (``_reduce_statistics`` mirrors it), and only its diagonal unless
-    ``full_scatter``.
+    triangle only (``_reduce_statistics`` mirrors it), and only its diagonal if ``diagonal``.
     """
     n_features = Xt.shape[0]
     n_components, m = weighted_resp.shape
@@ -200,7 +213,7 @@ def _chunk_statistics(Xt, start, centres, weighted_resp, full_scatter, diff, nk,
             for s in range(m):
                 acc += wr[s] * di[s]
             s1[k, i] += acc
-            for j in range(i, n_features if full_scatter else i + 1):
+            for j in range(i, i + 1 if diagonal else n_features):
                 dj = diff[j]
                 acc = 0.0
                 for s in range(m):
@@ -209,13 +222,13 @@ def _chunk_statistics(Xt, start, centres, weighted_resp, full_scatter, diff, nk,
 
 
 @njit(**JIT)
-def _reduce_statistics(p_nk, p_s1, p_s2, full_scatter, nk, s1, s2):
+def _reduce_statistics(p_nk, p_s1, p_s2, diagonal, nk, s1, s2):
     """Sum per-chunk statistics in chunk order into nk (K,), s1 (K, D), s2 (K, D, D)."""
     n = p_nk.shape[0]
     sum_chunks(p_nk, nk)
     sum_chunks(p_s1.reshape(n, -1), s1.reshape(-1))
     sum_chunks(p_s2.reshape(n, -1), s2.reshape(-1))
-    if full_scatter:
+    if not diagonal:
         for k in range(s2.shape[0]):
             for i in range(s2.shape[1]):
                 for j in range(i):
@@ -223,25 +236,24 @@ def _reduce_statistics(p_nk, p_s1, p_s2, full_scatter, nk, s1, s2):
 
 
 @njit(**PARALLEL_JIT)
-def em_step(
-    Xt, sample_weight, means, prec_chol, diagonal, log_weights, log_det, full_scatter, nk, s1, s2
-):
+def em_step(Xt, sample_weight, means, prec_chol, diagonal, log_weights, log_det, nk, s1, s2):
     """One E-step and the weighted statistics the following M-step needs.
 
     Xt : (D, N) the samples in columns; sample_weight : (N,); means : (K, D);
     prec_chol : (K, D, D); log_weights, log_det : (K,); outputs, about the current means:
     nk : (K,) ``sum_i w_i r_ik``; s1 : (K, D) ``sum_i w_i r_ik (x_i - mean_k)``;
-    s2 : (K, D, D) ``sum_i w_i r_ik (x_i - mean_k)(x_i - mean_k)^T`` (only its diagonal
-    unless ``full_scatter``). Returns ``sum_i w_i log p(x_i)`` under the current parameters.
+    s2 : (K, D, D) ``sum_i w_i r_ik (x_i - mean_k)(x_i - mean_k)^T`` (only its diagonal if
+    ``diagonal``). Returns ``sum_i w_i log p(x_i)`` under the current parameters.
     """
     n_features, n_samples = Xt.shape
     n_components = means.shape[0]
     n_c = n_chunks(n_samples)
-    p_nk = np.zeros((n_c, n_components))
-    p_s1 = np.zeros((n_c, n_components, n_features))
-    p_s2 = np.zeros((n_c, n_components, n_features, n_features))
-    p_ll = np.zeros((n_c, 1))
+    p_nk = np.empty((n_c, n_components))
+    p_s1 = np.empty((n_c, n_components, n_features))
+    p_s2 = np.empty((n_c, n_components, n_features, n_features))
+    p_ll = np.empty(n_c)
     for c in prange(n_c):
+        p_nk[c], p_s1[c], p_s2[c] = 0.0, 0.0, 0.0
         start = c * CHUNK
         m = min(n_samples, start + CHUNK) - start
         diff = np.empty((n_features, m))
@@ -256,20 +268,18 @@ def em_step(
         ll = 0.0
         for s in range(m):
             ll += w[s] * log_norm[s]
-        p_ll[c, 0] = ll
+        p_ll[c] = ll
         for k in range(n_components):
             r = resp[k]
             for s in range(m):
                 r[s] *= w[s]
-        _chunk_statistics(Xt, start, means, resp, full_scatter, diff, p_nk[c], p_s1[c], p_s2[c])
-    _reduce_statistics(p_nk, p_s1, p_s2, full_scatter, nk, s1, s2)
-    total = np.zeros(1)
-    sum_chunks(p_ll, total)
-    return total[0]
+        _chunk_statistics(Xt, start, means, resp, diagonal, diff, p_nk[c], p_s1[c], p_s2[c])
+    _reduce_statistics(p_nk, p_s1, p_s2, diagonal, nk, s1, s2)
+    return sum_in_order(p_ll)
 
 
 @njit(**PARALLEL_JIT)
-def resp_statistics(Xt, sample_weight, resp, centres, full_scatter, nk, s1, s2):
+def resp_statistics(Xt, sample_weight, resp, centres, diagonal, nk, s1, s2):
     """The M-step statistics for given responsibilities (used to initialise EM).
 
     Xt : (D, N); sample_weight : (N,); resp : (N, K); centres : (K, D) the points the
@@ -278,10 +288,11 @@ def resp_statistics(Xt, sample_weight, resp, centres, full_scatter, nk, s1, s2):
     n_features, n_samples = Xt.shape
     n_components = resp.shape[1]
     n_c = n_chunks(n_samples)
-    p_nk = np.zeros((n_c, n_components))
-    p_s1 = np.zeros((n_c, n_components, n_features))
-    p_s2 = np.zeros((n_c, n_components, n_features, n_features))
+    p_nk = np.empty((n_c, n_components))
+    p_s1 = np.empty((n_c, n_components, n_features))
+    p_s2 = np.empty((n_c, n_components, n_features, n_features))
     for c in prange(n_c):
+        p_nk[c], p_s1[c], p_s2[c] = 0.0, 0.0, 0.0
         start = c * CHUNK
         m = min(n_samples, start + CHUNK) - start
         diff = np.empty((n_features, m))
@@ -290,9 +301,9 @@ def resp_statistics(Xt, sample_weight, resp, centres, full_scatter, nk, s1, s2):
             for s in range(m):
                 weighted_resp[k, s] = sample_weight[start + s] * resp[start + s, k]
         _chunk_statistics(
-            Xt, start, centres, weighted_resp, full_scatter, diff, p_nk[c], p_s1[c], p_s2[c]
+            Xt, start, centres, weighted_resp, diagonal, diff, p_nk[c], p_s1[c], p_s2[c]
         )
-    _reduce_statistics(p_nk, p_s1, p_s2, full_scatter, nk, s1, s2)
+    _reduce_statistics(p_nk, p_s1, p_s2, diagonal, nk, s1, s2)
 
 
 @njit(**PARALLEL_JIT)
@@ -368,7 +379,7 @@ def _popcount(word):
         (word >> np.uint64(2)) & np.uint64(0x3333333333333333)
     )
     word = (word + (word >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return (word * np.uint64(0x0101010101010101)) >> np.uint64(56)
+    return np.int64((word * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
 @njit(**JIT)
@@ -395,7 +406,7 @@ def unique_colours(pixels, inverse):
     for i in range(pixels.shape[0]):
         key = _colour_key(pixels, i)
         bits[key >> 6] |= np.uint64(1) << np.uint64(key & 63)
-    before = np.empty(n_words, dtype=np.int64)
+    before = np.empty(n_words, dtype=np.int32)  # 1 MB for RGB, next to the 2 MB bitmap
     n_distinct = 0
     for w in range(n_words):
         before[w] = n_distinct
