@@ -281,8 +281,9 @@ class Comparison:
     temporal_roi: tuple[int, int] | None = None
     ground_truth: str | None = None
     gt_frame: int | None = None
-    roi: bool = False
-    background_truth: bool = False
+    roi: str | None = None
+    background_truth: str | None = None
+    parameters: dict[str, dict] = field(default_factory=dict)
 
     def rows(self) -> list[dict]:
         """One row of figures per method."""
@@ -299,6 +300,7 @@ class Comparison:
                 "gt_frame": self.gt_frame,
                 "temporal_roi": list(self.temporal_roi) if self.temporal_roi else None,
                 "roi": self.roi,
+                "background_truth": self.background_truth,
                 "evaluated_range": [self.evaluated[0], self.evaluated[-1]],
                 "scored_frames": len(self.evaluated) if self.scored else 0,
                 "training_frames": len(self.training),
@@ -306,8 +308,14 @@ class Comparison:
                 "montage_frames": len(self.montage),
                 "montage_still_frame": self.still.index,
                 "methods": self.rows(),
+                "parameters": self.parameters,
             }
         )
+
+
+def _jsonable(value):
+    """numpy scalars and arrays (model parameters) as JSON types."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def _finite(value):
@@ -361,9 +369,9 @@ def compare(
     methods: Sequence[str],
     *,
     truth: GroundTruth | None = None,
-    roi: np.ndarray | None = None,
+    roi: np.ndarray | str | os.PathLike | None = None,
     temporal_roi: tuple[int, int] | None = None,
-    background_truth: np.ndarray | None = None,
+    background_truth: np.ndarray | str | os.PathLike | None = None,
     train: slice | None = None,
     max_montage_frames: int = MAX_MONTAGE_FRAMES,
     progress: pipeline.Progress = pipeline.no_progress,
@@ -378,11 +386,11 @@ def compare(
         Names from :func:`method_names`.
     truth : GroundTruth, optional
         From :func:`open_ground_truth`; without it only timings and backgrounds are measured.
-    roi : bool array, shape (H, W), optional
-        Only True pixels are scored.
+    roi : bool array, shape (H, W), or the path of a mask image, optional
+        Only True (non-zero) pixels are scored.
     temporal_roi : (first, last), optional
         1-based inclusive frame numbers to evaluate (CDnet's ``temporalROI.txt``).
-    background_truth : uint8 array, shape (H, W) or (H, W, C), optional
+    background_truth : uint8 array, shape (H, W) or (H, W, C), or an image path, optional
         The true background, to score each method's background image (AGE, pEPs, pCEPs,
         PSNR: ``gmmbg.metrics``).
     train : slice, optional
@@ -400,15 +408,11 @@ def compare(
     methods = check_methods(methods)
     video = media.check_input(video)
     info = media.probe_video(video)
-    n_frames = info.n_frames
-    evaluated = _evaluated_frames(n_frames, truth, temporal_roi)
+    roi, roi_source = _array_or_file(roi, read_roi)
+    background_truth, background_source = _array_or_file(background_truth, media.read_image)
+    evaluated = _evaluated_frames(info.n_frames, truth, temporal_roi)
     _check_inputs(info, truth, roi, background_truth)
-    if train is not None:
-        training = pipeline.training_indices(n_frames, train)
-    elif evaluated[0] > 0:
-        training = pipeline.training_indices(n_frames, slice(0, evaluated[0]))
-    else:
-        training = pipeline.training_indices(n_frames)
+    training = _training_frames(info.n_frames, evaluated, train)
     last = evaluated[-1]
     if len(evaluated) > 1:
         montage_indices = _evenly(evaluated, max_montage_frames)
@@ -444,7 +448,7 @@ def compare(
             result.background_scores = _background_scores(result.background, background_truth)
     return Comparison(
         video=str(video),
-        n_frames=n_frames,
+        n_frames=info.n_frames,
         fps=info.fps,
         evaluated=evaluated,
         scored=truth is not None,
@@ -455,9 +459,26 @@ def compare(
         temporal_roi=temporal_roi,
         ground_truth=str(truth.path) if truth is not None else None,
         gt_frame=truth.frame if truth is not None else None,
-        roi=roi is not None,
-        background_truth=background_truth is not None,
+        roi=roi_source,
+        background_truth=background_source,
+        parameters={name: model.get_params() for name, model in models.items()},
     )
+
+
+def _array_or_file(value, read) -> tuple[np.ndarray | None, str | None]:
+    """``(array, where it came from)`` for an array or a path read with ``read``."""
+    if value is None:
+        return None, None
+    if isinstance(value, np.ndarray):
+        return value, "(array)"
+    return read(value), str(value)
+
+
+def _training_frames(n_frames: int, evaluated: Sequence[int], train: slice | None) -> list[int]:
+    """The batch methods' training frames (see the module docstring)."""
+    if train is None and evaluated[0] > 0:
+        train = slice(0, evaluated[0])
+    return pipeline.training_indices(n_frames, train)
 
 
 def _evaluated_frames(
@@ -701,7 +722,9 @@ def write_report(
     temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     try:
         summary = comparison.summary()
-        (temporary / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (temporary / "metrics.json").write_text(
+            json.dumps(summary, indent=2, default=_jsonable) + "\n"
+        )
         (temporary / "metrics.csv").write_text(format_csv(rows))
         with media.FrameWriter(temporary / "montage.gif", fps=MONTAGE_FPS) as gif:
             for frame in comparison.montage:

@@ -122,13 +122,11 @@ def compare(ctx, video, ground_truth, gt_frame, roi, temporal_roi, background_tr
             roi = comparing.find_beside(ground_truth, ["ROI.bmp", "ROI.png"])
             if roi is not None:
                 log(ctx, f"region of interest from {roi}")
-    roi_mask = comparing.read_roi(roi) if roi is not None else None
-    true_background = media.read_image(background_truth) if background_truth else None
 
     with media.open_source(video, media_format) as source:
         result = comparing.compare(
-            source, names, truth=truth, roi=roi_mask, temporal_roi=temporal_roi,
-            background_truth=true_background, train=train, progress=progress_reporter(ctx),
+            source, names, truth=truth, roi=roi, temporal_roi=temporal_roi,
+            background_truth=background_truth, train=train, progress=progress_reporter(ctx),
         )  # fmt: skip
     result.video = video
     written = comparing.write_report(result, report, force)
