@@ -1,0 +1,244 @@
+"""Online adaptive per-pixel mixtures: Zivkovic's recursive update with OpenCV MOG2's semantics.
+
+``OnlineGMM`` learns from every frame it is given (no training phase): each pixel keeps up
+to ``n_components`` Gaussians, sorted by weight, updated with learning rate
+``1 / min(2 n, history)`` for the n-th frame. Parameters, defaults, the learning-rate ramp,
+shadow detection and the background image follow ``cv2.createBackgroundSubtractorMOG2``,
+so that users can switch; the masks agree with OpenCV's pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import numba
+import numpy as np
+
+from gmmbg.background.base import BackgroundModel, check_frame
+from gmmbg.kernels.online import MEAN, VARIANCE, WEIGHT, mog2_apply, mog2_background
+
+_PARAMS = (
+    "history",
+    "n_components",
+    "var_threshold",
+    "var_threshold_gen",
+    "background_ratio",
+    "var_init",
+    "var_min",
+    "var_max",
+    "complexity_reduction",
+    "detect_shadows",
+    "shadow_value",
+    "shadow_threshold",
+)
+_STATE = ("state_", "n_modes_")
+_SAVE_FORMAT = 1
+
+
+class OnlineGMM(BackgroundModel):
+    """Adaptive Gaussian mixture per pixel, updated online (OpenCV's MOG2).
+
+    Parameters
+    ----------
+    history : int
+        Frames the model remembers: the learning rate settles at ``1 / history``.
+    n_components : int
+        Maximum Gaussians per pixel (1-255).
+    var_threshold : float
+        Squared Mahalanobis distance under which a value is background (MOG2's Tb).
+    var_threshold_gen : float
+        Squared distance under which a value updates an existing mode instead of creating a
+        new one (MOG2's Tg).
+    background_ratio : float
+        Running weight of the heaviest modes that make up the background (MOG2's TB).
+    var_init, var_min, var_max : float
+        Variance of a new mode and the limits of every mode's variance.
+    complexity_reduction : float
+        Prior that prunes modes whose weight falls below ``learning_rate * ct``.
+    detect_shadows : bool
+        Mark darker copies of the background as shadows (Prati et al. 2003).
+    shadow_value : int
+        Mask value of shadow pixels.
+    shadow_threshold : float
+        How much darker a shadow may be: 0.5 means at most twice as dark (MOG2's tau).
+
+    Learned state: ``state_`` float32 ``(K, H*W, 2 + C)``, one plane per mode holding each
+    pixel's ``[weight, variance, mean...]`` (views: ``weights_``, ``variances_``,
+    ``means_``), ``n_modes_`` ``(H*W,)`` uint8 (modes in use, sorted by weight),
+    ``n_frames_`` (frames since initialisation), ``frame_shape_`` ``(H, W, C)`` and
+    ``frame_dtype_``.
+    """
+
+    needs_training = False
+
+    def __init__(
+        self,
+        history: int = 500,
+        n_components: int = 5,
+        var_threshold: float = 16.0,
+        var_threshold_gen: float = 9.0,
+        background_ratio: float = 0.9,
+        var_init: float = 15.0,
+        var_min: float = 4.0,
+        var_max: float = 75.0,
+        complexity_reduction: float = 0.05,
+        detect_shadows: bool = True,
+        shadow_value: int = 127,
+        shadow_threshold: float = 0.5,
+    ) -> None:
+        self.history = history
+        self.n_components = n_components
+        self.var_threshold = var_threshold
+        self.var_threshold_gen = var_threshold_gen
+        self.background_ratio = background_ratio
+        self.var_init = var_init
+        self.var_min = var_min
+        self.var_max = var_max
+        self.complexity_reduction = complexity_reduction
+        self.detect_shadows = detect_shadows
+        self.shadow_value = shadow_value
+        self.shadow_threshold = shadow_threshold
+
+    def fit(self, frames: Iterable[np.ndarray]) -> OnlineGMM:
+        """Apply every frame in turn (the model learns online; kept for API symmetry)."""
+        for frame in frames:
+            self.apply(frame)
+        return self
+
+    def apply(
+        self, frame: np.ndarray, learning_rate: float = -1, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Update the model with ``frame`` and return its mask, uint8 ``(H, W)``.
+
+        ``learning_rate``: negative for automatic (``1 / min(2 n, history)`` for the n-th
+        frame since the model was initialised), 0 freezes the model, 1 or more re-initialises
+        it from this frame. As in OpenCV, the first frame after (re-)initialisation always
+        uses 1/2. The model is also re-initialised when the frame's shape, channel count or
+        dtype changes. ``out``, when given, is a C-contiguous uint8 ``(H, W)`` array that
+        receives the mask (no allocation per frame).
+        """
+        x = check_frame(frame)
+        if x.dtype not in (np.uint8, np.float32, np.float64):
+            x = x.astype(np.float32)
+        if (
+            getattr(self, "n_frames_", 0) == 0
+            or learning_rate >= 1
+            or x.shape != self.frame_shape_
+            or x.dtype != self.frame_dtype_
+        ):
+            self._initialize(x.shape, x.dtype)
+        self.n_frames_ += 1
+        if not (learning_rate >= 0 and self.n_frames_ > 1):
+            learning_rate = 1.0 / min(2 * self.n_frames_, self.history)
+        height, width, n_ch = x.shape
+        mask = self._mask_buffer(out, (height, width))
+        mog2_apply(
+            np.ascontiguousarray(x).reshape(height * width, n_ch),
+            self.state_,
+            self.n_modes_,
+            mask.reshape(-1),
+            (0,) * n_ch,
+            np.float32(learning_rate),
+            # MOG2 computes the pruning threshold in double from the float32 ct.
+            np.float32(-learning_rate * float(np.float32(self.complexity_reduction))),
+            np.float32(self.var_threshold),
+            np.float32(self.background_ratio),
+            np.float32(self.var_threshold_gen),
+            np.float32(self.var_init),
+            np.float32(min(self.var_min, self.var_max)),
+            np.float32(max(self.var_min, self.var_max)),
+            np.float32(self.shadow_threshold),
+            bool(self.detect_shadows),
+            np.uint8(self.shadow_value),
+            numba.get_num_threads(),
+        )
+        return mask
+
+    @property
+    def weights_(self) -> np.ndarray:
+        """Mixture weights, float32 ``(K, H*W)`` (a view of ``state_``)."""
+        return self.state_[:, :, WEIGHT]
+
+    @property
+    def variances_(self) -> np.ndarray:
+        """Mode variances (one per mode, shared by the channels), float32 ``(K, H*W)``."""
+        return self.state_[:, :, VARIANCE]
+
+    @property
+    def means_(self) -> np.ndarray:
+        """Mode means, float32 ``(K, H*W, C)`` (a view of ``state_``)."""
+        return self.state_[:, :, MEAN:]
+
+    def background_image(self) -> np.ndarray:
+        """Weight-averaged mean of each pixel's background modes: uint8 ``(H, W[, C])``.
+
+        Per pixel, the heaviest modes up to and including the one whose running weight
+        passes ``background_ratio``, rounded half to even as OpenCV does.
+        """
+        self._check_initialized()
+        height, width, n_ch = self.frame_shape_
+        mean = np.empty((height * width, n_ch), np.float32)
+        mog2_background(self.state_, self.n_modes_, np.float32(self.background_ratio), mean)
+        image = np.clip(np.rint(mean), 0, 255).astype(np.uint8).reshape(height, width, n_ch)
+        return image[:, :, 0] if n_ch == 1 else image
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the parameters and the whole learned state to ``path`` (.npz), so that a
+        stream can be resumed exactly with ``OnlineGMM.load``."""
+        self._check_initialized()
+        arrays = {name: np.asarray(getattr(self, name)) for name in _PARAMS + _STATE}
+        with open(path, "wb") as fh:
+            np.savez_compressed(
+                fh,
+                format=np.int64(_SAVE_FORMAT),
+                n_frames_=np.int64(self.n_frames_),
+                frame_shape_=np.asarray(self.frame_shape_, np.int64),
+                frame_dtype_=np.str_(self.frame_dtype_.str),
+                **arrays,
+            )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> OnlineGMM:
+        """Read a model written by ``save``: its parameters and state, ready to continue."""
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in ("format", "n_frames_", *_PARAMS, *_STATE) if k not in data]
+            if missing or int(data["format"]) != _SAVE_FORMAT:
+                raise ValueError(
+                    f"{os.fspath(path)!r} is not an OnlineGMM model saved by OnlineGMM.save"
+                )
+            model = cls(**{name: data[name].item() for name in _PARAMS})
+            for name in _STATE:
+                setattr(model, name, np.ascontiguousarray(data[name]))
+            model.n_frames_ = int(data["n_frames_"])
+            model.frame_shape_ = tuple(int(v) for v in data["frame_shape_"])
+            model.frame_dtype_ = np.dtype(str(data["frame_dtype_"]))
+        return model
+
+    def _initialize(self, shape: tuple[int, int, int], dtype: np.dtype) -> None:
+        """Validate the parameters and allocate an empty model for frames of ``shape``."""
+        if int(self.history) < 1:
+            raise ValueError(f"history must be at least 1, got {self.history}")
+        if not 1 <= int(self.n_components) <= 255:
+            raise ValueError(f"n_components must be in 1-255, got {self.n_components}")
+        if not 0 <= int(self.shadow_value) <= 255:
+            raise ValueError(f"shadow_value must be in 0-255, got {self.shadow_value}")
+        height, width, n_ch = shape
+        n_pix, k = height * width, int(self.n_components)
+        self.state_ = np.zeros((k, n_pix, MEAN + n_ch), np.float32)
+        self.n_modes_ = np.zeros(n_pix, np.uint8)
+        self.n_frames_ = 0
+        self.frame_shape_ = shape
+        self.frame_dtype_ = np.dtype(dtype)
+
+    def _check_initialized(self) -> None:
+        if getattr(self, "n_frames_", 0) == 0:
+            raise RuntimeError("the model has seen no frame yet: call apply(frame) first")
+
+    @staticmethod
+    def _mask_buffer(out: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+        if out is None:
+            return np.empty(shape, np.uint8)
+        if out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous uint8 array of shape {shape}")
+        return out
