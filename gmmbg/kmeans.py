@@ -160,21 +160,20 @@ class KMeans:
         previous = np.full(X.shape[0], -1, dtype=np.int64)
         sums = np.empty((n_clusters, n_features))
         cluster_weight = np.empty(n_clusters)
-        converged = False
         for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
-            kernels.lloyd_step(Xt, weight, centres, labels, sums, cluster_weight)
+            inertia = kernels.lloyd_step(Xt, weight, centres, labels, sums, cluster_weight)
             if np.array_equal(labels, previous):
-                converged = True  # same labels, so the same centres as last time
-                break
+                # same labels, so these centres are the last ones again: labels and inertia
+                # are those of the final centres
+                return centres, labels, inertia, n_iter, True
             new = _relocate_empty(X, weight, centres, labels, sums, cluster_weight)
             shift = float(((new - centres) ** 2).sum())
             centres, previous = new, labels.copy()
             if shift <= tol_scaled:
-                converged = True
                 break
         # labels and inertia of the final centres
         inertia = kernels.lloyd_step(Xt, weight, centres, labels, sums, cluster_weight)
-        return centres, labels, inertia, n_iter, converged
+        return centres, labels, inertia, n_iter, shift <= tol_scaled
 
     def predict(self, X) -> np.ndarray:
         """Index of the nearest centre for each sample of X (N, D): (N,) int64."""

@@ -58,15 +58,13 @@ class Segmentation:
 def distinct_colours(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The distinct colours of a uint8 (H, W, C) image, C = 1 or 3.
 
-    Returns colours (M, C) float64 in increasing packed-RGB order, counts (M,) float64 (pixels
+    Returns colours (M, C) float64 in lexicographic order, counts (M,) float64 (pixels
     of each colour), inverse (H * W,) int32 (each pixel's colour index).
     """
     pixels = np.ascontiguousarray(image.reshape(-1, image.shape[2]))
     inverse = np.empty(pixels.shape[0], dtype=np.int32)
-    keys, counts = unique_colours(pixels, inverse)
-    shifts = 8 * np.arange(pixels.shape[1] - 1, -1, -1)
-    colours = ((keys[:, None] >> shifts) & 0xFF).astype(np.float64)
-    return colours, counts.astype(np.float64), inverse
+    colours, counts = unique_colours(pixels, inverse)
+    return colours.astype(np.float64), counts.astype(np.float64), inverse
 
 
 def segment_image(

@@ -29,25 +29,19 @@ def _chunk_squared_distances(Xt, start, centre, out):
 
 
 @njit(**JIT)
-def _draw(mass, u):
-    """Index drawn with probability proportional to ``mass`` (N,) >= 0, from ``u`` in [0, 1).
+def _draw(cumulative, u):
+    """Index drawn with probability proportional to its mass, from ``u`` in [0, 1).
 
-    Only an index with positive mass can come out (a chosen centre has none left), unless
-    every mass is zero, in which case index 0.
+    cumulative : (N,) running sum of the masses (>= 0). The first index whose running sum
+    exceeds ``u`` x total: one of positive mass, so never a chosen centre (it has none
+    left), unless every mass is zero (then index 0).
     """
-    total = 0.0
-    for i in range(mass.shape[0]):
-        total += mass[i]
-    target = u * total
-    cumulative = 0.0
-    last_positive = 0
-    for i in range(mass.shape[0]):
-        if mass[i] > 0.0:
-            cumulative += mass[i]
-            last_positive = i
-            if cumulative > target:
-                return i
-    return last_positive  # rounding left target at the total
+    total = cumulative[-1]
+    index = np.searchsorted(cumulative, u * total, side="right")
+    if index < cumulative.shape[0]:
+        return index
+    # rounding left u * total at the total: the last index of positive mass
+    return np.searchsorted(cumulative, total, side="left")
 
 
 @njit(**PARALLEL_JIT)
@@ -90,16 +84,18 @@ def kmeans_plusplus(Xt, sample_weight, uniforms, n_local_trials, indices):
     """
     n_samples = Xt.shape[1]
     closest = np.full(n_samples, np.inf)
-    mass = np.empty(n_samples)
+    cumulative = np.cumsum(sample_weight)
     candidate = np.empty((n_local_trials, n_samples))
-    indices[0] = _draw(sample_weight, uniforms[0])
+    indices[0] = _draw(cumulative, uniforms[0])
     _closer(Xt, sample_weight, Xt[:, indices[0]].copy(), closest, closest)
     for c in range(1, indices.shape[0]):
+        total = 0.0
         for i in range(n_samples):
-            mass[i] = sample_weight[i] * closest[i]
+            total += sample_weight[i] * closest[i]
+            cumulative[i] = total
         best, best_potential = -1, np.inf
         for t in range(n_local_trials):
-            index = _draw(mass, uniforms[1 + (c - 1) * n_local_trials + t])
+            index = _draw(cumulative, uniforms[1 + (c - 1) * n_local_trials + t])
             potential = _closer(Xt, sample_weight, Xt[:, index].copy(), closest, candidate[t])
             if potential < best_potential:
                 best, best_potential = t, potential

@@ -396,10 +396,10 @@ def unique_colours(pixels, inverse):
     """The distinct colours of pixels (N, C) uint8, their counts, and each pixel's colour.
 
     inverse : (N,) int32 out, each pixel's index among the distinct colours. Returns
-    (keys (M,) int64, the distinct colours packed as ``_colour_key`` does, increasing;
-    counts (M,) int64). Linear time, no sort: a bitmap of the keys present (2 MB for 2^24
-    RGB colours, so it stays in cache), the number of set bits before each 64-bit word, and
-    a pixel's index = that number + the set bits below its key in its word.
+    (colours (M, C) uint8 in increasing order of ``_colour_key``, counts (M,) int64).
+    Linear time, no sort: a bitmap of the keys present (2 MB for 2^24 RGB colours, so it
+    stays in cache), the number of set bits before each 64-bit word, and a pixel's index =
+    that number + the set bits below its key in its word.
     """
     n_words = ((1 << (8 * pixels.shape[1])) + 63) // 64
     bits = np.zeros(n_words, dtype=np.uint64)
@@ -411,7 +411,7 @@ def unique_colours(pixels, inverse):
     for w in range(n_words):
         before[w] = n_distinct
         n_distinct += _popcount(bits[w])
-    keys = np.empty(n_distinct, dtype=np.int64)
+    colours = np.empty((n_distinct, pixels.shape[1]), dtype=np.uint8)
     counts = np.zeros(n_distinct, dtype=np.int64)
     for i in range(pixels.shape[0]):
         key = _colour_key(pixels, i)
@@ -419,5 +419,5 @@ def unique_colours(pixels, inverse):
         index = before[word] + _popcount(bits[word] & ((np.uint64(1) << bit) - np.uint64(1)))
         inverse[i] = index
         counts[index] += 1
-        keys[index] = key
-    return keys, counts
+        colours[index] = pixels[i]
+    return colours, counts
