@@ -43,12 +43,14 @@ moves a responsibility by less than 1e-16."""
 
 
 @njit(**JIT)
-def _m_step(nk, s1, s2, spherical, var_min, weights, means, variances):
+def _m_step(nk, s1, s2, spherical, var_min, var_max, weights, means, variances):
     """Weights ``(K,)``, means and variances ``(K, C)`` from the sufficient statistics.
 
     ``nk`` ``(K,)`` responsibility mass, ``s1`` / ``s2`` ``(K, C)`` sums of r x and r x^2.
     Spherical covariance averages the diagonal over channels (scikit-learn's definition);
-    the floor ``var_min`` applies last. Dead components keep their mean and variance.
+    the variances are clipped to ``[var_min, var_max]`` last (the log-likelihood is unimodal in
+    each variance, so the clipped value is the constrained maximum: EM stays monotone). Dead
+    components keep their mean and variance.
     """
     K, C = s1.shape
     total = 0.0
@@ -69,7 +71,7 @@ def _m_step(nk, s1, s2, spherical, var_min, weights, means, variances):
             v_sum += variances[k, c]
         for c in range(C):
             v = v_sum / C if spherical else variances[k, c]
-            variances[k, c] = max(v, var_min)
+            variances[k, c] = min(max(v, var_min), var_max)
 
 
 @njit(**JIT)
@@ -160,13 +162,14 @@ def _e_step(x, weights, means, variances, resp, top, norm, nk, s1, s2):
 
 
 @njit(**JIT)
-def _fit_pixel(stack, p, x, spherical, var_min, tol, max_iter, kmeans_iter, params, scratch):
+def _fit_pixel(stack, p, x, spherical, var_range, tol, max_iter, kmeans_iter, params, scratch):
     """EM for pixel ``p`` of ``stack`` whose values ``x`` ``(C, T)`` are loaded; returns
     (iterations, mean log-likelihood).
 
-    ``params`` is (weights ``(K,)``, means ``(K, C)``, variances ``(K, C)``) to write,
-    ``scratch`` the chunk's scratch arrays.
+    ``var_range`` is (var_min, var_max); ``params`` is (weights ``(K,)``, means ``(K, C)``,
+    variances ``(K, C)``) to write, ``scratch`` the chunk's scratch arrays.
     """
+    var_min, var_max = var_range
     weights, means, variances = params
     hist, labels, nearest, mind, d, resp, nk, s1, s2 = scratch
     C, T = x.shape
@@ -178,11 +181,11 @@ def _fit_pixel(stack, p, x, spherical, var_min, tol, max_iter, kmeans_iter, para
         for t in range(T):
             s2[labels[t], c] += x[c, t] * x[c, t]
     variances[:] = var_min
-    _m_step(nk, s1, s2, spherical, var_min, weights, means, variances)
+    _m_step(nk, s1, s2, spherical, var_min, var_max, weights, means, variances)
     ll = _e_step(x, weights, means, variances, resp, mind, d, nk, s1, s2)
     n_iter = 0
     while n_iter < max_iter:
-        _m_step(nk, s1, s2, spherical, var_min, weights, means, variances)
+        _m_step(nk, s1, s2, spherical, var_min, var_max, weights, means, variances)
         n_iter += 1
         previous = ll
         ll = _e_step(x, weights, means, variances, resp, mind, d, nk, s1, s2)
@@ -192,7 +195,7 @@ def _fit_pixel(stack, p, x, spherical, var_min, tol, max_iter, kmeans_iter, para
 
 
 @njit(**JIT)
-def _fit_chunk(stack, start, stop, spherical, var_min, tol, max_iter, kmeans_iter, out):
+def _fit_chunk(stack, start, stop, spherical, var_range, tol, max_iter, kmeans_iter, out):
     """``pixel_em`` for pixels ``start:stop``, with scratch allocated once for all."""
     weights, means, variances, n_iter, log_likelihood = out
     T, _, C = stack.shape
@@ -214,7 +217,7 @@ def _fit_chunk(stack, start, stop, spherical, var_min, tol, max_iter, kmeans_ite
     for p in range(start, stop):
         _load_pixel(stack, p, x)
         n_iter[p], log_likelihood[p] = _fit_pixel(
-            stack, p, x, spherical, var_min, tol, max_iter, kmeans_iter,
+            stack, p, x, spherical, var_range, tol, max_iter, kmeans_iter,
             (weights[p], means[p], variances[p]), scratch,
         )  # fmt: skip
         _sort_by_weight(weights[p], (means[p], variances[p]), order, tmp_k, tmp_kc)
@@ -225,6 +228,7 @@ def pixel_em(
     stack,
     spherical,
     var_min,
+    var_max,
     tol,
     max_iter,
     kmeans_iter,
@@ -243,8 +247,9 @@ def pixel_em(
     spherical : bool
         One variance per component (the mean of the channel variances) instead of one per
         channel.
-    var_min : float
-        Variance floor (grey levels squared).
+    var_min, var_max : float
+        Every variance is clipped to ``[var_min, var_max]`` (grey levels squared); ``var_min``
+        must be above 0, ``var_max`` may be ``inf``.
     tol : float
         Stop when the mean log-likelihood changes by less than this between iterations.
     max_iter : int
@@ -265,7 +270,10 @@ def pixel_em(
     out = (weights, means, variances, n_iter, log_likelihood)
     for chunk in prange((P + CHUNK - 1) // CHUNK):
         stop = min(P, (chunk + 1) * CHUNK)
-        _fit_chunk(stack, chunk * CHUNK, stop, spherical, var_min, tol, max_iter, kmeans_iter, out)
+        _fit_chunk(
+            stack, chunk * CHUNK, stop, spherical, (var_min, var_max), tol, max_iter,
+            kmeans_iter, out,
+        )  # fmt: skip
 
 
 @njit(**PARALLEL_JIT)

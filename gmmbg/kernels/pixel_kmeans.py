@@ -1,4 +1,4 @@
-"""Per-pixel k-means over time, and the pieces the per-pixel EM shares with it.
+"""Per-pixel k-means and median over time, and the pieces the per-pixel EM shares with them.
 
 Layout: the training stack is ``(T, P, C)`` uint8, frame-major: frame ``t`` is ``stack[t]``,
 exactly as frames arrive, so stacking never transposes. A pixel's values are ``T`` strided
@@ -245,3 +245,20 @@ def pixel_kmeans(stack, max_iter, centres, weights, n_iter):
     for chunk in prange((P + CHUNK - 1) // CHUNK):
         stop = min(P, (chunk + 1) * CHUNK)
         _kmeans_chunk(stack, chunk * CHUNK, stop, max_iter, centres, weights, n_iter)
+
+
+@njit(**PARALLEL_JIT)
+def pixel_median(stack, out):
+    """Channel-wise median over time of every pixel, without copying the stack.
+
+    Parameters
+    ----------
+    stack : (T, P, C) uint8
+    out : (P, C) float64, out
+        As ``np.median(stack, axis=0)``: a half level when T is even and the middle two differ.
+    """
+    P = stack.shape[1]
+    for chunk in prange((P + CHUNK - 1) // CHUNK):
+        hist = np.empty(256, np.int64)
+        for p in range(chunk * CHUNK, min(P, (chunk + 1) * CHUNK)):
+            _median_into(stack, p, hist, out[p])

@@ -61,7 +61,7 @@ def kmeans_pixel(x: np.ndarray, k: int, max_iter: int):
     return centres[order], weights[order], n_iter
 
 
-def m_step(nk, s1, s2, spherical, var_min, means, variances):
+def m_step(nk, s1, s2, spherical, var_min, var_max, means, variances):
     """Weights, means, variances from the statistics; dead components keep mean and variance."""
     alive = nk >= MIN_COUNT
     weights = np.where(alive, nk, 0.0) / nk[alive].sum()
@@ -71,7 +71,7 @@ def m_step(nk, s1, s2, spherical, var_min, means, variances):
     var = s2[alive] / n - means[alive] ** 2
     if spherical:
         var = np.repeat(var.mean(axis=1, keepdims=True), var.shape[1], axis=1)
-    variances[alive] = np.maximum(var, var_min)
+    variances[alive] = np.clip(var, var_min, var_max)
     return weights, means, variances
 
 
@@ -91,7 +91,7 @@ def e_step(x, weights, means, variances):
     return log_sum.mean(), resp.sum(axis=0), resp.T @ x, resp.T @ (x * x)
 
 
-def em_pixel(x, k, spherical, var_min, tol, max_iter, kmeans_iter):
+def em_pixel(x, k, spherical, var_min, var_max, tol, max_iter, kmeans_iter):
     """EM for one pixel's values ``x`` ``(T, C)`` float: (weights, means, variances, n_iter,
     mean log-likelihood), components sorted by weight."""
     centres, n_seeds = seeds(x, k)
@@ -99,11 +99,11 @@ def em_pixel(x, k, spherical, var_min, tol, max_iter, kmeans_iter):
     onehot = np.eye(k)[labels]
     stats = onehot.sum(axis=0), onehot.T @ x, onehot.T @ (x * x)
     variances = np.full(centres.shape, float(var_min))
-    weights, means, variances = m_step(*stats, spherical, var_min, centres, variances)
+    weights, means, variances = m_step(*stats, spherical, var_min, var_max, centres, variances)
     ll, *stats = e_step(x, weights, means, variances)
     n_iter = 0
     while n_iter < max_iter:
-        weights, means, variances = m_step(*stats, spherical, var_min, means, variances)
+        weights, means, variances = m_step(*stats, spherical, var_min, var_max, means, variances)
         n_iter += 1
         previous = ll
         ll, *stats = e_step(x, weights, means, variances)
@@ -113,10 +113,22 @@ def em_pixel(x, k, spherical, var_min, tol, max_iter, kmeans_iter):
     return weights[order], means[order], variances[order], n_iter, ll
 
 
-def pixel_em(stack, k, *, spherical=False, var_min=4.0, tol=1e-3, max_iter=100, kmeans_iter=10):
+def pixel_em(
+    stack, k, *, spherical=False, var_min=4.0, var_max=np.inf, tol=1e-3, max_iter=100,
+    kmeans_iter=10,
+):  # fmt: skip
     """``em_pixel`` for every pixel of ``stack`` ``(T, P, C)``: the kernel's outputs."""
     results = [
-        em_pixel(stack[:, p, :].astype(float), k, spherical, var_min, tol, max_iter, kmeans_iter)
+        em_pixel(
+            stack[:, p, :].astype(float),
+            k,
+            spherical,
+            var_min,
+            var_max,
+            tol,
+            max_iter,
+            kmeans_iter,
+        )  # fmt: skip
         for p in range(stack.shape[1])
     ]
     return tuple(np.array(column) for column in zip(*results, strict=True))
