@@ -13,6 +13,7 @@ from gmmbg.cli.options import (
     format_option,
     json_option,
     log,
+    refuse_two_stdouts,
 )
 
 COVARIANCE_TYPES = ["full", "diag", "spherical", "tied"]
@@ -100,6 +101,7 @@ def segment(ctx, image, k, output, labels, method, covariance, max_iter, tol, n_
     from gmmbg.segmentation import segment_image
 
     output = output or default_output(image, "-segmented.png")
+    refuse_two_stdouts(output, as_json)
     for path in filter(None, [output, labels]):
         media.check_output(path, force)
     with media.open_source(image, media_format) as source:
