@@ -1,0 +1,266 @@
+"""Per-pixel batch EM against scikit-learn, and the batch models' quality on the real clips.
+
+Speed (always): 150 training frames of 320x240 (cdnet-highway frames 1-469, spread evenly, or
+a generated scene when ../shared/media is absent). gmmbg fits every pixel with the
+``pixel_em`` kernel (K=3, diagonal, tol 1e-3, max_iter 100, Numba's default threads); the peer
+is a loop of ``sklearn.mixture.GaussianMixture(3, covariance_type="diag", random_state=0)``
+fits over ``--pixels`` pixels spread over the frame, extrapolated to all 76800. gmmbg runs
+twice: with scikit-learn's regularisation (variance floor 1e-6, no ceiling; reg_covar adds
+1e-6) for a like-for-like fit and log-likelihood, and with PixelGMM's defaults (variances
+within [256, 400]: a constrained fit, so a lower log-likelihood by design). The log-likelihood
+is the mean per value, averaged over the sampled pixels (and over all pixels for gmmbg).
+
+Quality (``--quality``, a few minutes): every figure the tests check on a subset, on every
+frame. cdnet-highway: batch models trained on 200 frames spread over frames 1-469 (the CLI
+default), OpenCV MOG2 and KNN (default parameters, BGR) fed the whole clip; CDnet F-measure
+over all of frames 470-1700 with ROI.bmp; AGE of each background against the per-pixel
+median of frames 470-1700 where the ground truth is static. Wallflower WavingTrees and
+TimeOfDay (train 0-199, evaluate the ground-truth frame), and the seed traffic checks.
+
+    python benchmarks/bench_pixel_em.py [--pixels 200] [--rounds 3] [--quality]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from gmmbg import media, metrics, pipeline
+from gmmbg.background import model_class
+from gmmbg.background.pixel_gmm import PixelGMM
+from gmmbg.kernels.pixel_em import pixel_em
+
+MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+HIGHWAY = MEDIA / "cdnet-highway"
+BATCH = ("gmm", "mean", "median", "kmeans")
+
+
+def training_stack(n: int = 150) -> tuple[np.ndarray, str]:
+    """``(T, H*W, 3)`` uint8: highway frames 1-469 spread evenly, or a generated scene."""
+    if (HIGHWAY / "input").is_dir():
+        indices = pipeline.training_indices(469, None, n)
+        frames = list(media.iter_frames(HIGHWAY / "input", indices))
+        source = "cdnet-highway frames 1-469"
+    else:
+        rng = np.random.default_rng(0)
+        yy, xx = np.mgrid[:240, :320]
+        scene = np.stack([xx * 0.6 + 40, yy * 0.7 + 30, (xx + yy) * 0.3 + 50], axis=2)
+        frames = []
+        for t in range(n):
+            frame = scene + rng.normal(0, 3, scene.shape)
+            for k in range(4):  # blocks crossing the scene at different speeds
+                x = (t * (3 + k) + 70 * k) % 300
+                frame[40 + 45 * k : 75 + 45 * k, x : x + 30] = (200 - 40 * k, 60 + 30 * k, 90)
+            frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+        source = "generated moving blocks"
+    stack = np.stack(frames)
+    return stack.reshape(len(frames), -1, 3), f"{source}, {stack.shape[2]}x{stack.shape[1]}"
+
+
+def fit_gmmbg(stack: np.ndarray, var_min: float, var_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel EM over the whole stack; returns (mean log-likelihood, iterations) per pixel."""
+    _, p, c = stack.shape
+    ll, n_iter = np.empty(p), np.empty(p, np.int64)
+    pixel_em(
+        stack, False, var_min, var_max, 1e-3, 100, 10,
+        np.empty((p, 3)), np.empty((p, 3, c)), np.empty((p, 3, c)), n_iter, ll,
+    )  # fmt: skip
+    return ll, n_iter
+
+
+def fit_sklearn(stack: np.ndarray, pixels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Seconds per pixel of a GaussianMixture fit, and each sampled pixel's mean log-lik."""
+    from sklearn.mixture import GaussianMixture
+
+    scores = []
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning on a few pixels
+        for p in pixels:
+            x = stack[:, p, :].astype(np.float64)
+            model = GaussianMixture(3, covariance_type="diag", random_state=0).fit(x)
+            scores.append(model.score(x))
+    return (time.perf_counter() - start) / len(pixels), np.array(scores)
+
+
+def speed(n_pixels: int, rounds: int) -> None:
+    """Rounds alternate gmmbg's fits with a share of scikit-learn's sample, so both see the
+    same machine load; the ratio is taken per round and its median reported."""
+    stack, source = training_stack()
+    t, p, _ = stack.shape
+    pixels = np.linspace(0, p - 1, n_pixels).round().astype(int)
+    print(f"per-pixel EM, K=3 diag: {t} frames of {source}; {numba.get_num_threads()} threads")
+    fit_gmmbg(np.ascontiguousarray(stack[:, :64]), 1.0, np.inf)  # compile, untimed
+    fit_sklearn(stack, pixels[:2])  # imports, untimed
+    variants = {
+        "gmmbg, variance >= 1e-6": (1e-6, np.inf),
+        "gmmbg, PixelGMM's [256, 400]": (256.0, 400.0),
+    }
+    seconds = {label: [] for label in variants}
+    sk_per_pixel, sk_ll, fits = [], [], {}
+    for r in range(rounds):
+        for label, var_range in variants.items():
+            start = time.perf_counter()
+            fits[label] = fit_gmmbg(stack, *var_range)
+            seconds[label].append(time.perf_counter() - start)
+        per_pixel, scores = fit_sklearn(stack, pixels[r::rounds])
+        sk_per_pixel.append(per_pixel)
+        sk_ll.append(scores)
+    sk_seconds = statistics.median(sk_per_pixel) * p
+    sk_ll = np.concatenate(sk_ll)
+    sample = np.concatenate([pixels[r::rounds] for r in range(rounds)])
+    print(f"{'':30} {'seconds':>8} {'ratio':>6}   mean log-lik: sample     all")
+    print(f"{'scikit-learn (extrapolated)':30} {sk_seconds:8.1f} {'1':>6} {sk_ll.mean():20.4f}")
+    for label, times in seconds.items():
+        ll, n_iter = fits[label]
+        ratios = [per * p / s for per, s in zip(sk_per_pixel, times, strict=True)]
+        print(f"{label:30} {statistics.median(times):8.2f} {statistics.median(ratios):6.0f} "
+              f"{ll[sample].mean():20.4f} {ll.mean():8.4f}   "
+              f"({n_iter.mean():.1f} EM iterations per pixel)")  # fmt: skip
+    print(
+        f"(medians over {rounds} rounds; scikit-learn fitted {n_pixels} pixels in all, "
+        f"{statistics.median(sk_per_pixel) * 1e3:.2f} ms each)"
+    )
+
+
+def f_measure(counts: np.ndarray) -> float:
+    return metrics.cdnet_scores(counts)["f_measure"]
+
+
+def static_median(frames: np.ndarray, truth: np.ndarray, rows: int = 16) -> np.ndarray:
+    """Per-pixel median over time of ``frames`` ``(T, H, W, C)`` where ``truth`` is static."""
+    out = np.zeros(frames.shape[1:])
+    for r in range(0, frames.shape[1], rows):
+        block = frames[:, r : r + rows].astype(np.float32)
+        block[truth[:, r : r + rows] != metrics.STATIC] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a pixel never static: all-NaN
+            out[r : r + rows] = np.nan_to_num(np.nanmedian(block, axis=0))
+    return out
+
+
+def highway_quality() -> None:
+    import cv2
+
+    first, last = metrics.read_temporal_roi(HIGHWAY / "temporalROI.txt")
+    roi = media.read_image(HIGHWAY / "ROI.bmp")
+    train = pipeline.training_indices(last, slice(0, first - 1))
+    frames = list(media.iter_frames(HIGHWAY / "input", train))
+    models = {name: model_class(name)().fit(frames) for name in BATCH}
+    opencv = {
+        "opencv-mog2": cv2.createBackgroundSubtractorMOG2(),
+        "opencv-knn": cv2.createBackgroundSubtractorKNN(),
+    }
+    counts = {name: np.zeros(4, np.int64) for name in (*models, *opencv)}
+    scored, truths = [], []
+    mask = np.empty(frames[0].shape[:2], np.uint8)
+    for index, frame in enumerate(media.iter_frames(HIGHWAY / "input", slice(0, last))):
+        bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        online = {name: sub.apply(bgr) for name, sub in opencv.items()}
+        if index < first - 1:
+            continue
+        truth = media.read_image(HIGHWAY / "groundtruth" / f"gt{index + 1:06d}.png")
+        truth = truth if truth.ndim == 2 else truth[..., 0]
+        scored.append(frame)
+        truths.append(truth)
+        for name, model in models.items():
+            counts[name] += metrics.confusion_counts(model.apply(frame, out=mask), truth, roi)
+        for name, result in online.items():
+            counts[name] += metrics.confusion_counts(result, truth, roi)
+    print(f"\ncdnet-highway, F-measure over all {len(scored)} scored frames (ROI.bmp, CDnet rules)")
+    for name, c in counts.items():
+        s = metrics.cdnet_scores(c)
+        print(f"  {name:12} F {s['f_measure']:.4f}  recall {s['recall']:.3f}  "
+              f"precision {s['precision']:.3f}  PWC {s['pwc']:.2f}")  # fmt: skip
+
+    scored, truths = np.stack(scored), np.stack(truths)
+    true_bg = static_median(scored, truths)
+    static = (truths == metrics.STATIC).any(axis=0)
+    print("\ncdnet-highway, AGE against the median of the static values of frames 470-1700")
+    for name, sub in opencv.items():
+        bg = cv2.cvtColor(sub.getBackgroundImage(), cv2.COLOR_BGR2RGB)
+        error = metrics.age(bg, true_bg, static)
+        print(f"  {name:12} {'after the whole clip':32} AGE {error:.4f}")
+    for window, span in (("frames 470-1700", slice(first - 1, last)), ("the whole clip", None)):
+        indices = pipeline.training_indices(last, span)
+        frames = list(media.iter_frames(HIGHWAY / "input", indices))
+        for name in BATCH:
+            bg = model_class(name)().fit(frames).background_image()
+            label = f"200 frames over {window}"
+            print(f"  {name:12} {label:32} AGE {metrics.age(bg, true_bg, static):.4f}")
+
+
+def wallflower_quality() -> None:
+    import cv2
+
+    print("\nWallflower (train 0-199, evaluate the ground-truth frame): F-measure, FP + FN")
+    for clip, gt_frame in (("WavingTrees", 247), ("TimeOfDay", 1850)):
+        folder = MEDIA / "wallflower" / clip
+        truth = media.read_image(folder / f"hand_segmented_{gt_frame:05d}.BMP")
+        truth = metrics.truth_from_binary(truth)
+        frames = list(media.iter_frames(folder / f"{clip}.mp4", slice(0, gt_frame + 1)))
+        masks = {
+            name: model_class(name)().fit(frames[:200]).apply(frames[gt_frame]) for name in BATCH
+        }
+        for name, factory in (("opencv-mog2", cv2.createBackgroundSubtractorMOG2),
+                              ("opencv-knn", cv2.createBackgroundSubtractorKNN)):  # fmt: skip
+            sub = factory()
+            for frame in frames:
+                result = sub.apply(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            masks[name] = result
+        cells = []
+        for name, mask in masks.items():
+            c = metrics.confusion_counts(mask, truth)
+            cells.append(f"{name} {f_measure(c):.3f} ({c[1] + c[2]})")
+        print(f"  {clip:11} " + "  ".join(cells))
+
+
+def seed_quality() -> None:
+    clip = MEDIA / "seed-traffic"
+    frames = list(media.iter_frames(clip / "traffic.mp4"))
+    reference = list(media.iter_frames(clip / "reference" / "mean_l2_masks.gif"))
+    model = model_class("mean")(threshold=100).fit(frames)
+    agree = np.mean(
+        [
+            (model.apply(f) == 255) == (r[..., 0] > 127)
+            for f, r in zip(frames, reference, strict=True)
+        ]
+    )
+    print(f"\nseed traffic: FrameAverage(threshold=100) vs mean_l2_masks.gif: {agree:.5f} agree")
+    frames = list(media.iter_frames(clip / "traffic.avi"))
+    reference = media.read_image(clip / "reference" / "gmm2_background.png").astype(float)
+    joint = PixelGMM(2).fit(frames).background_image()
+    channels = [PixelGMM(2, var_min=1.0, var_max=np.inf).fit([f[..., c] for f in frames])
+                for c in range(3)]  # fmt: skip
+    per_channel = np.stack([m.background_image() for m in channels], axis=2)
+    joint_mae = np.abs(joint - reference).mean()
+    channel_mae = np.abs(per_channel - reference).mean()
+    print(
+        f"seed traffic: gmm2_background.png MAE: PixelGMM(2) {joint_mae:.3f}, "
+        f"per channel with var_min 1 {channel_mae:.3f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pixels", type=int, default=200, help="pixels scikit-learn fits")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds")
+    parser.add_argument("--quality", action="store_true", help="also the real-clip figures")
+    args = parser.parse_args()
+    speed(args.pixels, args.rounds)
+    if args.quality:
+        if not HIGHWAY.is_dir():
+            raise SystemExit(f"--quality needs {MEDIA}")
+        highway_quality()
+        wallflower_quality()
+        seed_quality()
+
+
+if __name__ == "__main__":
+    main()
