@@ -326,6 +326,7 @@ def _atomic_path(path: str | Path, force: bool, stdout_format: str) -> Iterator[
     )  # fmt: skip
     os.close(handle)
     temporary = Path(temporary)
+    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
         yield temporary
         if to_stdout:
@@ -337,6 +338,13 @@ def _atomic_path(path: str | Path, force: bool, stdout_format: str) -> Iterator[
             os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so set it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_image(path: str | Path, image: np.ndarray, *, force: bool = False,

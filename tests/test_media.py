@@ -225,3 +225,12 @@ def test_stdin_of_unknown_bytes_asks_for_format(monkeypatch):
     with pytest.raises(MediaError, match="--format"):
         with media.open_source("-"):
             pass
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        media.write_image(tmp_path / "a.png", np.zeros((2, 2), np.uint8))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o644
