@@ -28,6 +28,7 @@ from gmmbg.kernels.config import JIT, PARALLEL_JIT
 from gmmbg.kernels.pixel_kmeans import (
     CHUNK,
     _farthest_point_seeds,
+    _hard_squares,
     _lloyd,
     _load_pixel,
     _sort_by_weight,
@@ -178,14 +179,10 @@ def _fit_pixel(x, spherical, var_range, tol, max_iter, kmeans_iter, params, scra
     var_min, var_max = var_range
     weights, means, variances = params
     hist, labels, nearest, mind, d, resp, nk, s1, s2 = scratch
-    C, T = x.shape
     n_seeds = _farthest_point_seeds(x, means, hist, mind, d)
     # Lloyd leaves the counts and sums of its final labels in nk and s1.
     _lloyd(x, means, n_seeds, kmeans_iter, labels, nk, s1, (nearest, mind, d))
-    s2[:] = 0.0
-    for c in range(C):
-        for t in range(T):
-            s2[labels[t], c] += x[c, t] * x[c, t]
+    _hard_squares(x, labels, s2)
     variances[:] = var_min
     _m_step(nk, s1, s2, spherical, var_min, var_max, weights, means, variances)
     ll = _e_step(x, weights, means, variances, resp, mind, d, nk, s1, s2)

@@ -174,14 +174,27 @@ def _hard_stats(x, labels, counts, sums):
 
 
 @njit(**JIT)
+def _hard_squares(x, labels, squares):
+    """Per-cluster sums of squared values ``squares`` ``(K, C)`` of the ``labels``, as
+    ``_hard_stats`` sums the values."""
+    C, T = x.shape
+    for k in range(squares.shape[0]):
+        for c in range(C):
+            total = 0.0
+            for t in range(T):
+                value = x[c, t]
+                total += value * value if labels[t] == k else 0.0
+            squares[k, c] = total
+
+
+@njit(**JIT)
 def _lloyd(x, centres, n_seeds, max_iter, labels, counts, sums, scratch):
     """Lloyd iterations over ``x`` ``(C, T)`` from the first ``n_seeds`` rows of ``centres``.
 
     Updates ``centres`` ``(K, C)`` in place and leaves the final ``labels`` ``(T,)`` with their
     ``counts`` ``(K,)`` and ``sums`` ``(K, C)``; ``scratch`` is ``_assign``'s (nearest, mind,
-    d). Stops
-    when no label changes or after ``max_iter`` centre updates, and returns how many were
-    done. An empty cluster keeps its centre.
+    d). Stops when no label changes or after ``max_iter`` centre updates, and returns how many
+    were done. An empty cluster keeps its centre.
     """
     C = x.shape[0]
     labels[:] = -1
