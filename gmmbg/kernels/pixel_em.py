@@ -286,7 +286,7 @@ def pixel_em(
 def component_mask(frame, means, inv_var, n_background, threshold, out):
     """Foreground mask of ``frame`` against per-pixel background components.
 
-    A value is background (0) when its Mahalanobis distance
+    A value is background (0, ``base.BACKGROUND``) when its Mahalanobis distance
     ``sqrt(sum_c (x_c - mean_kc)^2 * inv_var_kc)`` to one of the pixel's first
     ``n_background`` components is at most ``threshold``, else foreground (255). With
     ``inv_var`` all ones this is the L2 colour distance.
