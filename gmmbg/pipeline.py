@@ -1,7 +1,7 @@
-"""The per-video jobs behind the command line: choose frames, train, stream masks, extract.
+"""The steps of the per-video jobs: choose frames, train, stream masks, extract.
 
-One function per job, shared by `gmmbg subtract`, `gmmbg extract-background` and `compare`, so
-every entry point runs the same code on a video. Frames are streamed from ``gmmbg.media``;
+``gmmbg.jobs`` (one function per command) and ``gmmbg.compare`` build on these, so every
+entry point runs the same code on a video. Frames are streamed from ``gmmbg.media``;
 only a batch model's training frames are ever held together.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +96,17 @@ def stream_masks(
             yield mask
 
 
+def background_frames(
+    model, n_frames: int, frames: slice | None = None,
+    max_training_frames: int = MAX_TRAINING_FRAMES,
+) -> Sequence[int]:  # fmt: skip
+    """The 0-based frames :func:`extract_background` learns from: ``frames`` thinned to
+    ``max_training_frames`` for a batch model, every frame of ``frames`` for an online one."""
+    if model.needs_training:
+        return training_indices(n_frames, frames, max_training_frames)
+    return frame_range(n_frames, frames)
+
+
 def extract_background(
     model, path: Path, frames: slice | None = None, n_frames: int | None = None,
     max_training_frames: int = MAX_TRAINING_FRAMES, progress: Progress = no_progress,
@@ -103,13 +114,13 @@ def extract_background(
     """The background image of the video: uint8 ``(H, W, 3)``.
 
     A batch model is fitted on ``frames`` thinned to ``max_training_frames``; an online model
-    learns from every frame of ``frames`` in order.
+    learns from every frame of ``frames`` in order (:func:`background_frames`).
     """
     n_frames = n_frames if n_frames is not None else media.probe_video(path).n_frames
+    chosen = background_frames(model, n_frames, frames, max_training_frames)
     if model.needs_training:
-        train(model, path, training_indices(n_frames, frames, max_training_frames), progress)
+        train(model, path, list(chosen), progress)
     else:
-        chosen = frame_range(n_frames, frames)
         mask = None
         decoded = media.iter_frames(path, chosen)
         for frame in progress(decoded, len(chosen), "learning"):

@@ -1,16 +1,24 @@
-"""`gmmbg compare VIDEO`: every method on one clip, scored against ground truth, side by side."""
+"""`gmmbg compare VIDEO...`: every method on each clip, scored against ground truth."""
 
 from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
 
 import click
 
 from gmmbg.cli.options import (
+    VIDEOS_ARGUMENT,
     FrameSlice,
+    check_skip_and_force,
     default_output,
     emit_json,
     force_option,
     log,
+    many_options,
     progress_reporter,
+    run_many,
+    skip_single,
 )
 
 
@@ -33,12 +41,13 @@ class TemporalROI(click.ParamType):
 
 
 @click.command()
-@click.argument("video")
+@VIDEOS_ARGUMENT
 @click.option(
     "--ground-truth", "ground_truth", default=None, metavar="DIR|VIDEO|IMAGE",
     help="Ground truth: a CDnet groundtruth/ folder (or any folder of masks, one per frame), "
     "a video of masks, or one mask image with --gt-frame. Masks of CDnet codes "
-    "(0, 50, 85, 170, 255) are used as they are; other masks are thresholded at 128.",
+    "(0, 50, 85, 170, 255) are used as they are; other masks are thresholded at 128. "
+    "{dir}, {stem} and {name} stand for each video's folder, stem and name.",
 )  # fmt: skip
 @click.option(
     "--gt-frame", type=click.IntRange(min=0), default=None, metavar="N",
@@ -71,7 +80,8 @@ class TemporalROI(click.ParamType):
 @click.option(
     "-o", "--output", default=None, metavar="REPORT_DIR",
     help="Report folder: metrics.json, metrics.csv, montage.gif, montage.png, "
-    "<method>-background.png (default: <video stem>-compare/).",
+    "<method>-background.png (default: <video stem>-compare/). With several videos: the "
+    "folder that receives each one's <stem>-compare/.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the results as CSV.")
@@ -80,61 +90,102 @@ class TemporalROI(click.ParamType):
     help="Format of '-' (stdin) input when its bytes do not tell, e.g. gif, mp4.",
 )  # fmt: skip
 @force_option
+@many_options
 @click.pass_context
-def compare(ctx, video, ground_truth, gt_frame, roi, temporal_roi, background_truth, methods,
-            train, output, as_json, as_csv, media_format, force):  # fmt: skip
-    """Run background methods on VIDEO (a GIF, MP4/AVI/WebM/MKV file, a folder of images, or
-    '-' for stdin), score their masks against ground truth with the CDnet 2014 measures, time
-    them, and write a report folder with a labelled montage.
+def compare(ctx, videos, ground_truth, gt_frame, roi, temporal_roi, background_truth, methods,
+            train, output, as_json, as_csv, media_format, force, workers, scheduler,
+            skip_existing):  # fmt: skip
+    """Run background methods on each VIDEO (a GIF, MP4/AVI/WebM/MKV file, a folder of images,
+    or '-' for stdin), score their masks against ground truth with the CDnet 2014 measures,
+    time them, and write a report folder with a labelled montage.
 
     The video is decoded once and every frame is fed to every method; seconds and frames/s
     count only the methods' own work (not decoding, scoring, or Numba's one-time compile).
+
+    Several videos (paths, globs, or folders of video files) each get a <stem>-compare/
+    report in the -o folder (default: the current folder), one after another or on Dask with
+    --workers / --scheduler. Their ground truth, ROI and true background are named with
+    {dir} (the video's folder), {stem} and {name}: --ground-truth '{dir}/groundtruth' for
+    CDnet's layout, '{dir}/{stem}-groundtruth' for clip.gif beside clip-groundtruth/.
     """
     from gmmbg import compare as comparing
-    from gmmbg import media, metrics
+    from gmmbg import distributed, jobs
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv both print the results: choose one")
-    if gt_frame is not None and ground_truth is None:
-        raise click.UsageError("--gt-frame needs --ground-truth IMAGE")
+    try:
+        jobs.check_compare(output, ground_truth, gt_frame)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    check_skip_and_force(skip_existing, force)
     try:
         names = comparing.check_methods(
             methods.split(",") if methods is not None else comparing.default_methods()
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--methods") from None
-    if output == "-":
-        raise click.BadParameter(
-            "the report is a folder; use --json or --csv to print the results", param_hint="-o"
-        )
-    report = output or default_output(video, "-compare")
-    media.check_output(report, force)
 
-    truth = None
-    if ground_truth is not None:
-        truth = comparing.open_ground_truth(ground_truth, gt_frame)
-        if temporal_roi is None and truth.kind != "image":
-            found = comparing.find_beside(ground_truth, ["temporalROI.txt"])
-            if found is not None:
-                temporal_roi = metrics.read_temporal_roi(found)
-                log(ctx, f"temporal ROI {temporal_roi[0]}:{temporal_roi[1]} from {found}")
-        if roi is None:
-            roi = comparing.find_beside(ground_truth, ["ROI.bmp", "ROI.png"])
-            if roi is not None:
-                log(ctx, f"region of interest from {roi}")
-
-    with media.open_source(video, media_format) as source:
-        result = comparing.compare(
-            source, names, truth=truth, roi=roi, temporal_roi=temporal_roi,
-            background_truth=background_truth, train=train, progress=progress_reporter(ctx),
+    def options_for(video: str) -> dict:
+        return dict(
+            methods=names, ground_truth=for_video(ground_truth, video), gt_frame=gt_frame,
+            roi=for_video(roi, video), temporal_roi=temporal_roi,
+            background_truth=for_video(background_truth, video), train=train,
         )  # fmt: skip
-    result.video = video
-    written = comparing.write_report(result, report, force)
-    rows = result.rows()
+
+    videos, many = distributed.expand_inputs(videos)
+    if many or workers is not None or scheduler is not None:
+        if ground_truth is not None and not any(p in ground_truth for p in PLACEHOLDERS):
+            raise click.BadParameter(
+                "with several videos, name each one's ground truth with {dir}, {stem} or "
+                "{name}, e.g. '{dir}/groundtruth' (CDnet) or '{dir}/{stem}-groundtruth'",
+                param_hint="--ground-truth",
+            )
+        run_many(ctx, "compare", videos, output, "-compare", options_for, workers=workers,
+                 scheduler=scheduler, skip_existing=skip_existing, force=force,
+                 as_json=as_json, show=partial(_show_many, as_csv=as_csv))  # fmt: skip
+        return
+    video = videos[0]
+    report = output or default_output(video, "-compare")
+    if skip_single(ctx, "compare", video, report, skip_existing, as_json):
+        return
+    result = jobs.compare(
+        video, report, **options_for(video), media_format=media_format, force=force,
+        progress=progress_reporter(ctx), log=partial(log, ctx),
+    )  # fmt: skip
     if as_json:
-        emit_json({**result.summary(), "outputs": [str(path) for path in written]})
+        emit_json(result)
     elif as_csv:
-        click.echo(comparing.format_csv(rows), nl=False)
+        click.echo(comparing.format_csv(result["methods"]), nl=False)
     else:
-        click.echo(comparing.format_table(rows))
-    log(ctx, f"wrote {report}/ ({', '.join(path.name for path in written)})")
+        click.echo(comparing.format_table(result["methods"]))
+    log(ctx, f"wrote {report}/ ({', '.join(Path(path).name for path in result['outputs'])})")
+
+
+PLACEHOLDERS = ("{dir}", "{stem}", "{name}")
+
+
+def for_video(template: str | None, video: str) -> str | None:
+    """``template`` with ``{dir}`` (the folder of ``video``), ``{stem}`` and ``{name}`` (its
+    file or folder name, with and without the extension) filled in."""
+    if template is None:
+        return None
+    path = Path(video.rstrip("/\\"))
+    return (
+        template.replace("{dir}", str(path.parent))
+        .replace("{stem}", path.stem)
+        .replace("{name}", path.name)
+    )
+
+
+def _show_many(entries: list[dict], as_csv: bool) -> None:
+    """Each compared video's table (or one CSV with an ``input`` column) on stdout."""
+    from gmmbg import compare as comparing
+
+    done = [entry for entry in entries if entry["status"] == "done"]
+    if as_csv:
+        rows = [{"input": entry["input"], **row} for entry in done for row in entry["methods"]]
+        if rows:
+            click.echo(comparing.format_csv(rows), nl=False)
+        return
+    for entry in done:
+        click.echo(f"{entry['input']}\n{comparing.format_table(entry['methods'])}\n")

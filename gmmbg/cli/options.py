@@ -178,3 +178,173 @@ def refuse_two_stdouts(output: str, as_json: bool) -> None:
     """--json and '-o -' would both write to stdout: refuse the pair."""
     if as_json and output == "-":
         raise click.UsageError("--json and '-o -' both write to stdout: choose one")
+
+
+# ------------------------------------------------------------------------------ many videos
+
+VIDEOS_ARGUMENT = click.argument("videos", nargs=-1, required=True, metavar="VIDEO...")
+
+
+def many_options(f):
+    """--workers, --scheduler and --skip-existing (subtract, extract-background, compare)."""
+    decorators = [
+        click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Run the videos on a local Dask cluster of N worker processes "
+                     "(needs gmmbg[dask]); the cores are split between their Numba threads. "
+                     "Default: one after another in this process."),
+        click.option("--scheduler", default=None, metavar="ADDRESS",
+                     help="Run the videos on the Dask cluster whose scheduler is at ADDRESS "
+                     "(tcp://host:8786); its workers need gmmbg and the same paths."),
+        click.option("--skip-existing", is_flag=True,
+                     help="Leave the videos whose output is already there: do only what is "
+                     "missing."),
+    ]  # fmt: skip
+    for decorate in reversed(decorators):
+        f = decorate(f)
+    return f
+
+
+def check_skip_and_force(skip_existing: bool, force: bool) -> None:
+    if skip_existing and force:
+        raise click.UsageError("--skip-existing keeps outputs, --force replaces them: choose one")
+
+
+def skip_single(ctx: click.Context, command: str, video: str, output: str,
+                skip_existing: bool, as_json: bool) -> bool:  # fmt: skip
+    """With --skip-existing and ``output`` already there, say so and return True."""
+    from gmmbg.distributed import output_exists
+
+    if not skip_existing or output == "-" or not output_exists(output):
+        return False
+    if as_json:
+        emit_json({"command": command, "input": video, "status": "skipped", "outputs": [output]})
+    else:
+        log(ctx, f"skipped {video}: {output} is already there")
+    return True
+
+
+def run_many(
+    ctx: click.Context,
+    command: str,
+    videos: list[str],
+    folder: str | None,
+    suffix: str,
+    options_for,
+    *,
+    workers: int | None,
+    scheduler: str | None,
+    skip_existing: bool,
+    force: bool,
+    as_json: bool,
+    show=None,
+) -> None:
+    """Run ``command`` on each of ``videos``, writing ``<folder>/<stem><suffix>`` for each,
+    with ``options_for(video)`` as its options. Progress goes to stderr as videos end; at the
+    end the summary goes to stdout with --json, else ``show(entries)`` prints what the command
+    shows (entries as ``gmmbg.distributed.run_jobs`` returns them). When any video failed,
+    raises a ClickException (exit code 1) after the others are done."""
+    from gmmbg import distributed
+
+    if "-" in videos:
+        raise click.UsageError("'-' (standard input) can only be the one input")
+    if folder == "-":
+        raise click.UsageError("with several inputs, -o names a folder: '-' cannot hold them")
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers starts a cluster, --scheduler uses one: choose one")
+    check_skip_and_force(skip_existing, force)
+    _check_output_folder(folder)
+    names = distributed.output_names(videos, suffix)
+    jobs = [
+        distributed.Job(
+            command, video, str(Path(folder, name)) if folder else name, options_for(video)
+        )  # fmt: skip
+        for video, name in zip(videos, names, strict=True)
+    ]
+    existing = distributed.existing_outputs(jobs)
+    if existing and not (force or skip_existing):
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise click.ClickException(
+            f"{existing[0]}: already exists{more}: use --skip-existing to do only what is "
+            "missing, or --force to redo it"
+        )
+    if workers is not None or scheduler is not None:
+        distributed.import_distributed()  # the one-line install hint before any work
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+
+    seen_warnings: set[str] = set()
+    ended = []
+
+    def on_done(index: int, entry: dict) -> None:
+        ended.append(index)
+        for message in entry.get("warnings", []):
+            if message not in seen_warnings:
+                seen_warnings.add(message)
+                click.echo(f"warning: {message}", err=True)
+        line = f"[{len(ended)}/{len(jobs)}] {_describe(entry, jobs[index].output)}"
+        if entry["status"] == "failed":
+            click.echo(line, err=True)  # errors show even with --quiet
+        else:
+            log(ctx, line)
+
+    in_process = workers is None and scheduler is None
+    start = time.perf_counter()
+    try:
+        entries = distributed.run_jobs(
+            jobs, workers=workers, scheduler=scheduler, skip_existing=skip_existing,
+            on_done=on_done, progress=progress_reporter(ctx) if in_process else None,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        click.echo(f"gmmbg: interrupted after {len(ended)} of {len(jobs)} videos; their "
+                   "outputs are complete, the others were not written", err=True)  # fmt: skip
+        raise SystemExit(130) from None
+    counts = {status: sum(e["status"] == status for e in entries)
+              for status in ("done", "failed", "skipped")}  # fmt: skip
+    seconds = time.perf_counter() - start
+    if as_json:
+        emit_json({
+            "command": command, "inputs": len(entries), **counts, "seconds": round(seconds, 4),
+            "workers": workers, "scheduler": scheduler, "output_folder": folder or ".",
+            "results": entries,
+        })  # fmt: skip
+    elif show is not None:
+        show(entries)
+    where = (f"on {scheduler}" if scheduler else f"on {workers} workers" if workers
+             else "in this process")  # fmt: skip
+    log(ctx, f"{len(entries)} videos {where} in {seconds:.2f} s: {counts['done']} done, "
+             f"{counts['failed']} failed, {counts['skipped']} skipped")  # fmt: skip
+    if counts["failed"]:
+        failed = [entry["input"] for entry in entries if entry["status"] == "failed"]
+        raise click.ClickException(
+            f"{len(failed)} of {len(entries)} videos failed ({', '.join(failed[:3])}"
+            f"{', ...' if len(failed) > 3 else ''}); the others are done"
+        )
+
+
+def _check_output_folder(folder: str | None) -> None:
+    """With several inputs, -o must be a folder (or a new name without a media extension)."""
+    from gmmbg import media
+
+    if folder is None:
+        return
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise click.BadParameter(f"{folder} is a file: with several inputs, -o names a folder",
+                                 param_hint="-o")  # fmt: skip
+    extensions = media.VIDEO_EXTENSIONS | media.IMAGE_EXTENSIONS
+    if not path.exists() and path.suffix.lower() in extensions:
+        raise click.BadParameter(
+            f"{folder} looks like a file: with several inputs, -o names a folder that "
+            "receives one output per input",
+            param_hint="-o",
+        )
+
+
+def _describe(entry: dict, output: str) -> str:
+    """One progress line for a video that ended."""
+    if entry["status"] == "failed":
+        return f"failed {entry['input']}: {entry['error']}"
+    if entry["status"] == "skipped":
+        return f"skipped {entry['input']}: {output} is already there"
+    frames = f", {entry['frames']} frames" if entry.get("frames") is not None else ""
+    return f"done {entry['input']} -> {output} ({entry['wall_seconds']:.2f} s{frames})"

@@ -1,34 +1,41 @@
-"""`gmmbg subtract VIDEO`: a foreground mask for every frame."""
+"""`gmmbg subtract VIDEO...`: a foreground mask for every frame of each video."""
 
 from __future__ import annotations
+
+from functools import partial
 
 import click
 
 from gmmbg.cli.options import (
+    VIDEOS_ARGUMENT,
     FrameSlice,
     NonNegative,
-    Timer,
+    check_skip_and_force,
     default_output,
     emit_json,
     force_option,
     format_option,
     json_option,
     log,
+    many_options,
     progress_reporter,
     refuse_two_stdouts,
+    run_many,
+    skip_single,
     video_model_options,
 )
 
 
 @click.command()
-@click.argument("video")
+@VIDEOS_ARGUMENT
 @click.option(
     "-o",
     "--output",
     default=None,
     metavar="MASKS",
     help="Masks as .gif/.mp4/.avi/.mkv/.webm, a folder/ of PNGs (named after the "
-    "input frames), or '-' for stdout (default: <video stem>-masks.gif).",
+    "input frames), or '-' for stdout (default: <video stem>-masks.gif). With several "
+    "videos: the folder that receives each one's <stem>-masks.gif (created if missing).",
 )
 @video_model_options
 @click.option(
@@ -84,84 +91,55 @@ from gmmbg.cli.options import (
 @format_option("gif", "masks")
 @json_option
 @force_option
+@many_options
 @click.pass_context
-def subtract(ctx, video, output, method, k, max_train_frames, history, threshold, var_threshold,
+def subtract(ctx, videos, output, method, k, max_train_frames, history, threshold, var_threshold,
              learning_rate, shadows, train, frames, save_model, load_model, media_format,
-             as_json, force):  # fmt: skip
+             as_json, force, workers, scheduler, skip_existing):  # fmt: skip
     """Write a foreground mask (0 background, 255 foreground, 127 shadow) for each frame of
-    VIDEO: a GIF, MP4/AVI/WebM/MKV file, a folder of images, or '-' for stdin.
+    each VIDEO: a GIF, MP4/AVI/WebM/MKV file, a folder of images, or '-' for stdin.
 
     Batch methods (gmm, mean, median, kmeans) first learn from the training frames, then
     score every frame; online learns as it goes, in constant memory.
-    """
-    from gmmbg import media, pipeline
 
+    Several videos (paths, globs, or folders of video files) each get
+    <stem>-masks.gif (or .EXT with --format EXT) in the -o folder (default: the current
+    folder), one after another or on Dask with --workers / --scheduler; a video that fails
+    does not stop the others (exit code 1).
+    """
+    from gmmbg import distributed, jobs
+
+    try:
+        jobs.check_subtract(method, learning_rate, load_model)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    check_skip_and_force(skip_existing, force)
+    options = dict(
+        method=method, n_components=k, max_train_frames=max_train_frames, history=history,
+        threshold=threshold, var_threshold=var_threshold, learning_rate=learning_rate,
+        shadows=shadows, train=train, frames=frames, load_model=load_model,
+    )  # fmt: skip
+    videos, many = distributed.expand_inputs(videos)
+    if many or workers is not None or scheduler is not None:
+        if save_model:
+            raise click.UsageError("--save-model saves one video's model: give one input")
+        run_many(ctx, "subtract", videos, output, f"-masks.{media_format or 'gif'}",
+                 lambda video: options, workers=workers, scheduler=scheduler,
+                 skip_existing=skip_existing, force=force, as_json=as_json)  # fmt: skip
+        return
+    video = videos[0]
     output = output or default_output(video, "-masks.gif")
     refuse_two_stdouts(output, as_json)
-    media.check_output(output, force)
-    if save_model:
-        media.check_output(save_model, force)
-    if learning_rate != -1 and not 0 <= learning_rate <= 1:
-        raise click.BadParameter(
-            "use -1 (automatic) or a rate from 0 to 1", param_hint="--learning-rate"
-        )
-    progress = progress_reporter(ctx)
-    with media.open_source(video, media_format) as source:
-        info = media.probe_video(source)
-        if load_model:
-            model = _load_online_model(method, load_model)
-        else:
-            model = pipeline.build_model(
-                method, n_components=k, threshold=threshold, history=history,
-                var_threshold=var_threshold, detect_shadows=shadows,
-            )  # fmt: skip
-        with Timer() as timer:
-            if model.needs_training:
-                indices = pipeline.training_indices(info.n_frames, train, max_train_frames)
-                log(ctx, f"training {method} on {len(indices)} frames", level=1)
-                pipeline.train(model, source, indices, progress)
-            elif train is not None:
-                click.echo("warning: --train has no effect with --method online: it learns "
-                           "from every frame", err=True)  # fmt: skip
-            names = info.frame_names
-            if names is not None and frames is not None:
-                names = [names[i] for i in pipeline.frame_range(info.n_frames, frames)]
-            with media.FrameWriter(output, fps=info.fps, frame_names=names, force=force,
-                                   format=media_format or "gif") as writer:  # fmt: skip
-                masks = pipeline.stream_masks(model, source, frames, info.n_frames, progress,
-                                              learning_rate=learning_rate)  # fmt: skip
-                foreground = 0.0
-                for mask in masks:
-                    writer.write(mask)
-                    foreground += float((mask == 255).mean())
-        if save_model:
-            model.save(save_model)
-    written = [p for p in (output, save_model) if p and p != "-"]
-    report = {
-        "command": "subtract",
-        "input": video,
-        "method": method,
-        "parameters": model.get_params(),
-        "frames": writer.count,
-        "seconds": round(timer.seconds, 4),
-        "frames_per_second": round(writer.count / timer.seconds, 2) if timer.seconds else None,
-        "mean_foreground_fraction": round(foreground / max(writer.count, 1), 6),
-        "outputs": written,
-    }
+    if skip_single(ctx, "subtract", video, output, skip_existing, as_json):
+        return
+    report = jobs.subtract(
+        video, output, **options, save_model=save_model, media_format=media_format,
+        force=force, progress=progress_reporter(ctx), log=partial(log, ctx),
+    )  # fmt: skip
     if as_json:
         emit_json(report)
     else:
-        log(ctx, f"{writer.count} masks with {method} in {timer.seconds:.2f} s "
+        log(ctx, f"{report['frames']} masks with {method} in {report['seconds']:.2f} s "
                  f"({report['frames_per_second']} frames/s)")  # fmt: skip
-        for path in written:
+        for path in report["outputs"]:
             log(ctx, f"wrote {path}")
-
-
-def _load_online_model(method: str, path: str):
-    """The saved OnlineGMM at ``path`` (only the online method can resume)."""
-    if method != "online":
-        raise click.UsageError("--load-model needs --method online")
-    from gmmbg import media
-    from gmmbg.background import OnlineGMM
-
-    return OnlineGMM.load(media.check_input(path))
