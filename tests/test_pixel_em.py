@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 from naive import pixel as naive
 
 from gmmbg.kernels.pixel_em import component_mask, pixel_em
-from gmmbg.kernels.pixel_kmeans import CHUNK, pixel_kmeans
+from gmmbg.kernels.pixel_kmeans import (
+    CHUNK,
+    _load_distinct,
+    pixel_kmeans,
+    pixel_median,
+    table_size,
+)
 
 
 def scene(t: int, p: int, c: int, seed: int = 0) -> np.ndarray:
@@ -173,6 +179,29 @@ def test_kmeans_invariants():
     assert (n_iter == 0).all()
     np.testing.assert_array_equal(weights[0], [1, 0, 0, 0])
     np.testing.assert_array_equal(centres[0], np.full((4, 3), 77.0))
+
+
+@pytest.mark.parametrize("t, c, levels", [(1, 1, 256), (300, 3, 256), (300, 3, 4), (257, 1, 256)])
+def test_load_distinct_lists_values_in_order_of_first_appearance(t, c, levels):
+    """Every value once, in the order it first appears, with its count (hash collisions
+    included: 300 values of 24 bits in a table of 1024 slots)."""
+    stack = np.random.default_rng(t).integers(0, levels, (t, 3, c)).astype(np.uint8)
+    table = np.empty((2, table_size(t)), np.int64)
+    codes, values, counts = np.empty(t, np.int64), np.empty(c * t), np.empty(t)
+    for p in range(3):
+        n = _load_distinct(stack, p, table, codes, values, counts)
+        unique, first, count = np.unique(stack[:, p], axis=0, return_index=True, return_counts=True)
+        order = np.argsort(first)
+        np.testing.assert_array_equal(values[: c * n].reshape(c, n).T, unique[order])
+        np.testing.assert_array_equal(counts[:n], count[order])
+
+
+def test_pixel_median_matches_numpy():
+    for t in (1, 2, 7, 40):
+        stack = np.random.default_rng(t).integers(0, 256, (t, 90, 3)).astype(np.uint8)
+        out = np.empty((90, 3))
+        pixel_median(stack, out)
+        np.testing.assert_array_equal(out, np.median(stack, axis=0))
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])

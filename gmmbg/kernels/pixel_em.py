@@ -30,9 +30,10 @@ from gmmbg.kernels.pixel_kmeans import (
     _farthest_point_seeds,
     _hard_squares,
     _lloyd,
-    _load_pixel,
+    _load_distinct,
     _sort_by_weight,
     chunk_stride,
+    table_size,
 )
 
 MIN_COUNT = 1e-6
@@ -41,8 +42,6 @@ MIN_COUNT = 1e-6
 LOG_2PI = np.log(2.0 * np.pi)
 EXP_TAYLOR = tuple(1.0 / math.factorial(i) for i in range(10, -1, -1))
 """1/10!, 1/9!, ..., 1/0!: the Taylor coefficients of exp, Horner order."""
-LOG_BLOCK = 16
-"""Values per log in the log-likelihood sum (see ``_e_step``)."""
 
 NEGLIGIBLE = -37.0
 """Log-density gap to a value's most likely component under which its term counts as 0:
@@ -101,15 +100,16 @@ def _exp_gap(gap):
 
 
 @njit(**JIT)
-def _e_step(x, weights, means, variances, resp, top, norm, nk, s1, s2):
-    """Mean log-likelihood of ``x`` ``(C, T)`` under the mixture; the statistics of the
-    responsibilities go to ``nk`` ``(K,)``, ``s1`` and ``s2`` ``(K, C)`` for the M-step.
+def _e_step(x, w, weights, means, variances, resp, top, norm, nk, s1, s2):
+    """Mean log-likelihood per value of the distinct values ``x`` ``(C, n)`` with
+    multiplicities ``w`` ``(n,)``; the statistics of the responsibilities go to ``nk``
+    ``(K,)``, ``s1`` and ``s2`` ``(K, C)`` for the M-step.
 
-    Scratch: ``resp`` ``(K, T)`` holds log-densities, then responsibilities; ``top`` and
-    ``norm`` ``(T,)`` the per-value log-sum-exp shift and normaliser. Every loop runs over
-    time for one component, so it vectorises. Dead components (weight 0) are skipped.
+    Scratch: ``resp`` ``(K, n)`` holds log-densities, then responsibilities; ``top`` and
+    ``norm`` ``(n,)`` the per-value log-sum-exp shift and normaliser. Every loop runs over the
+    values for one component, so it vectorises. Dead components (weight 0) are skipped.
     """
-    C, T = x.shape
+    C, n = x.shape
     K = weights.shape[0]
     top[:] = -np.inf
     for k in range(K):
@@ -122,76 +122,73 @@ def _e_step(x, weights, means, variances, resp, top, norm, nk, s1, s2):
         for c in range(C):
             mu = means[k, c]
             half_inv_var = 0.5 / variances[k, c]
-            for t in range(T):
+            for t in range(n):
                 diff = x[c, t] - mu
                 resp[k, t] -= diff * diff * half_inv_var
-        for t in range(T):
+        for t in range(n):
             top[t] = max(top[t], resp[k, t])
     norm[:] = 0.0
     for k in range(K):
         if weights[k] > 0.0:
-            for t in range(T):
+            for t in range(n):
                 resp[k, t] = _exp_gap(resp[k, t] - top[t])
                 norm[t] += resp[k, t]
-    # log-likelihood = sum(top) + sum(log(norm)); the logs are taken of products of
-    # LOG_BLOCK norms (each in [1, K], so no overflow): one log per block, not per value.
     total = 0.0
-    for t in range(T):
-        total += top[t]
-    for start in range(0, T, LOG_BLOCK):
-        product = 1.0
-        for t in range(start, min(T, start + LOG_BLOCK)):
-            product *= norm[t]
-        total += np.log(product)
-    # One division per value, then multiplications: divisions do not vectorise well.
-    for t in range(T):
-        norm[t] = 1.0 / norm[t]
+    count = 0.0
+    for t in range(n):
+        total += w[t] * (top[t] + np.log(norm[t]))
+        count += w[t]
+        # From here on norm holds the factor that turns exps into responsibilities, times
+        # the multiplicity: one division per value, then multiplications.
+        norm[t] = w[t] / norm[t]
     for k in range(K):
         nk[k] = 0.0
         s1[k, :] = 0.0
         s2[k, :] = 0.0
         if weights[k] == 0.0:
             continue
-        n = 0.0
-        for t in range(T):
+        mass = 0.0
+        for t in range(n):
             resp[k, t] *= norm[t]
-            n += resp[k, t]
-        nk[k] = n
+            mass += resp[k, t]
+        nk[k] = mass
         for c in range(C):
             m1 = 0.0
             m2 = 0.0
-            for t in range(T):
+            for t in range(n):
                 rx = resp[k, t] * x[c, t]
                 m1 += rx
                 m2 += rx * x[c, t]
             s1[k, c] = m1
             s2[k, c] = m2
-    return total / T
+    return total / count
 
 
 @njit(**JIT)
-def _fit_pixel(x, spherical, var_range, tol, max_iter, kmeans_iter, params, scratch):
-    """EM for one pixel's values ``x`` ``(C, T)``; returns (iterations, mean log-likelihood).
+def _fit_pixel(x, w, spherical, var_range, tol, max_iter, kmeans_iter, params, scratch):
+    """EM for one pixel's distinct values ``x`` ``(C, n)`` with multiplicities ``w`` ``(n,)``;
+    returns (iterations, mean log-likelihood per value).
 
     ``var_range`` is (var_min, var_max); ``params`` is (weights ``(K,)``, means ``(K, C)``,
-    variances ``(K, C)``) to write, ``scratch`` the chunk's scratch arrays.
+    variances ``(K, C)``) to write, ``scratch`` the chunk's scratch arrays (each ``(n, ...)``
+    or ``(K, n)``).
     """
     var_min, var_max = var_range
     weights, means, variances = params
     hist, labels, nearest, mind, d, resp, nk, s1, s2 = scratch
-    n_seeds = _farthest_point_seeds(x, means, hist, mind, d)
+    n_seeds = _farthest_point_seeds(x, w, means, hist, mind, d)
     # Lloyd leaves the counts and sums of its final labels in nk and s1.
-    _lloyd(x, means, n_seeds, kmeans_iter, labels, nk, s1, (nearest, mind, d))
-    _hard_squares(x, labels, s2)
+    _lloyd(x, w, means, n_seeds, kmeans_iter, labels, nk, s1, (nearest, mind, d))
+    _hard_squares(x, w, labels, s2)
     variances[:] = var_min
     _m_step(nk, s1, s2, spherical, var_min, var_max, weights, means, variances)
-    ll = _e_step(x, weights, means, variances, resp, mind, d, nk, s1, s2)
+    ll = _e_step(x, w, weights, means, variances, resp, mind, d, nk, s1, s2)
     n_iter = 0
     while n_iter < max_iter:
         _m_step(nk, s1, s2, spherical, var_min, var_max, weights, means, variances)
         n_iter += 1
         previous = ll
-        ll = _e_step(x, weights, means, variances, resp, mind, d, nk, s1, s2)
+        ll = _e_step(x, w, weights, means, variances, resp, mind, d, nk, s1, s2)
         if abs(ll - previous) < tol:
             break
     return n_iter, ll
@@ -203,27 +200,32 @@ def _fit_chunk(stack, start, stop, spherical, var_range, tol, max_iter, kmeans_i
     weights, means, variances, n_iter, log_likelihood = out
     T, _, C = stack.shape
     K = weights.shape[1]
-    x = np.empty((C, T))
-    scratch = (
-        np.empty(256, np.int64),
-        np.empty(T, np.int64),
-        np.empty(T, np.int64),
-        np.empty(T),
-        np.empty(T),
-        np.empty((K, T)),
-        np.empty(K),
-        np.empty((K, C)),
-        np.empty((K, C)),
-    )
+    table = np.empty((2, table_size(T)), np.int64)
+    codes = np.empty(T, np.int64)
+    values = np.empty(C * T)
+    counts = np.empty(T)
+    hist = np.empty(256)
+    labels = np.empty(T, np.int64)
+    nearest = np.empty(T, np.int64)
+    mind = np.empty(T)
+    d = np.empty(T)
+    resp = np.empty(K * T)
+    nk = np.empty(K)
+    s1 = np.empty((K, C))
+    s2 = np.empty((K, C))
     order = np.empty(K, np.int64)
-    tmp_k, tmp_kc = scratch[6], scratch[7]
     for p in range(start, stop):
-        _load_pixel(stack, p, x)
-        n_iter[p], log_likelihood[p] = _fit_pixel(
-            x, spherical, var_range, tol, max_iter, kmeans_iter,
-            (weights[p], means[p], variances[p]), scratch,
+        n = _load_distinct(stack, p, table, codes, values, counts)
+        scratch = (
+            hist, labels[:n], nearest[:n], mind[:n], d[:n], resp[: K * n].reshape(K, n),
+            nk, s1, s2,
         )  # fmt: skip
-        _sort_by_weight(weights[p], (means[p], variances[p]), order, tmp_k, tmp_kc)
+        n_iter[p], log_likelihood[p] = _fit_pixel(
+            values[: C * n].reshape(C, n), counts[:n], spherical, var_range, tol, max_iter,
+            kmeans_iter, (weights[p], means[p], variances[p]), scratch,
+        )  # fmt: skip
+        # nk and s1 are free again: scratch for the sort.
+        _sort_by_weight(weights[p], (means[p], variances[p]), order, nk, s1)
 
 
 @njit(**PARALLEL_JIT)

@@ -1,11 +1,14 @@
 """Per-pixel k-means and median over time, and the pieces the per-pixel EM shares with them.
 
 Layout: the training stack is ``(T, P, C)`` uint8, frame-major: frame ``t`` is ``stack[t]``,
-exactly as frames arrive, so stacking never transposes. A pixel's values are ``T`` strided
-reads; each kernel copies them once into a per-chunk float64 scratch ``x`` of shape
-``(C, T)`` (channel-major, so every inner loop runs over time on contiguous memory and
-vectorises) and iterates on that copy. A chunk's pixels are consecutive, so the strided reads
-of neighbouring pixels share cache lines.
+exactly as frames arrive, so stacking never transposes. Each kernel reads a pixel's ``T``
+values once (strided reads; a chunk's pixels are consecutive, so neighbouring pixels share
+cache lines) and reduces them to its *distinct* values with their multiplicities
+(``_load_distinct``): a pixel of a compressed video repeats values (63 distinct RGB values
+out of 150 on cdnet-highway), and k-means and EM over distinct values weighted by their
+counts are the same fits at a fraction of the work. The distinct values go, in the order
+they first appear, into per-chunk float64 scratch ``x`` of shape ``(C, n)`` (channel-major,
+so every inner loop runs over the values on contiguous memory and vectorises).
 
 Parallelism: ``prange`` runs over chunks of ``CHUNK`` consecutive pixels, visited in a
 well-spread order (``chunk_stride``); a chunk allocates its scratch once, so nothing is
@@ -15,8 +18,8 @@ depend on the thread count.
 Initialisation (deterministic, from the pixel's own values, no RNG): the first centre is the
 channel-wise median of the pixel's values (the background when it is the majority); each
 next centre is the value farthest from the centres chosen so far (maximin), the earliest such
-value on ties. When the pixel has fewer than K distinct values, seeding stops early and the
-remaining components start empty (weight 0, centre = the median).
+value on ties. When the pixel has fewer than K distinct values, seeding
+stops early and the remaining components start empty (weight 0, centre = the median).
 
 Loop invariants are read into local scalars before the loops over time: locals are
 registers, whereas array reads could alias the scratch being written and be reloaded.
@@ -50,36 +53,76 @@ def chunk_stride(n_chunks):
 
 
 @njit(**JIT)
-def _load_pixel(stack, p, x):
-    """Copy pixel ``p`` of ``stack`` ``(T, P, C)`` into ``x`` ``(C, T)`` float64."""
-    T, _, C = stack.shape
-    for t in range(T):
-        for c in range(C):
-            x[c, t] = stack[t, p, c]
+def table_size(n_frames):
+    """Slots of the hash table ``_load_distinct`` uses: a power of two, at least 2 per frame
+    (a load factor of at most 1/2 keeps the probe sequences short)."""
+    size = 16
+    while size < 2 * n_frames:
+        size *= 2
+    return size
 
 
 @njit(**JIT)
-def _median_into(x, hist, out):
-    """Channel-wise median of the uint8 levels ``x`` ``(C, T)`` (held as float64) into ``out``
-    ``(C,)``.
+def _load_distinct(stack, p, table, codes, values, counts):
+    """The distinct values of pixel ``p`` of ``stack`` ``(T, P, C)`` and how often each occurs.
 
-    A counting sort over the 256 levels (``hist`` ``(256,)`` int64 scratch): O(T + 256), no
-    comparison sort. Same definition as ``np.median``: the mean of the two middle values
-    when T is even.
+    Writes the ``n`` distinct values in the order they first appear, channel-major into
+    ``values`` (flat, >= C * T: read them as ``values[:C * n].reshape(C, n)``), and their
+    counts into ``counts[:n]`` (float64); returns ``n``. Scratch: ``codes`` ``(T,)`` int64
+    (each value packed into one integer) and ``table`` ``(2, table_size(T))`` int64, an
+    open-addressing hash table of packed value -> index (linear cost, where sorting the
+    values to find duplicates cost 4x the whole E-step).
     """
-    C, T = x.shape
+    T, _, C = stack.shape
+    mask = table.shape[1] - 1
+    table[0, :] = -1
+    n = 0
+    for t in range(T):
+        code = 0
+        for c in range(C):
+            code = (code << 8) | stack[t, p, c]
+        # Multiplicative hashing; code < 2**24, so the product fits in 56 bits.
+        slot = ((code * 2654435761) >> 16) & mask
+        while table[0, slot] != -1 and table[0, slot] != code:
+            slot = (slot + 1) & mask
+        if table[0, slot] == -1:
+            table[0, slot] = code
+            table[1, slot] = n
+            codes[n] = code
+            counts[n] = 0.0
+            n += 1
+        counts[table[1, slot]] += 1.0
+    for j in range(n):
+        for c in range(C):
+            values[c * n + j] = (codes[j] >> (8 * (C - 1 - c))) & 255
+    return n
+
+
+@njit(**JIT)
+def _median_into(x, w, hist, out):
+    """Channel-wise median of the uint8 levels ``x`` ``(C, n)`` (held as float64) with
+    multiplicities ``w`` ``(n,)``, into ``out`` ``(C,)``.
+
+    A counting sort over the 256 levels (``hist`` ``(256,)`` float64 scratch): O(n + 256), no
+    comparison sort. Same definition as ``np.median`` of the repeated values: the mean of the
+    two middle ones when their number is even.
+    """
+    C, n = x.shape
+    total = 0.0
+    for j in range(n):
+        total += w[j]
     for c in range(C):
-        hist[:] = 0
-        for t in range(T):
-            hist[int(x[c, t])] += 1
-        # Order statistics (T - 1) // 2 and T // 2 (0-based); the same one when T is odd.
+        hist[:] = 0.0
+        for j in range(n):
+            hist[int(x[c, j])] += w[j]
+        # Order statistics (total - 1) // 2 and total // 2 (0-based); one when total is odd.
         lo = -1
-        seen = 0
+        seen = 0.0
         for level in range(256):
             seen += hist[level]
-            if lo < 0 and seen > (T - 1) // 2:
+            if lo < 0 and seen > (total - 1) // 2:
                 lo = level
-            if seen > T // 2:
+            if seen > total // 2:
                 out[c] = 0.5 * (lo + level)
                 break
 
@@ -97,17 +140,18 @@ def _sq_dists(x, centres, k, d):
 
 
 @njit(**JIT)
-def _farthest_point_seeds(x, centres, hist, mind, d):
-    """Seed ``centres`` ``(K, C)`` from a pixel's values ``x`` ``(C, T)``; return how many
-    distinct seeds there are.
+def _farthest_point_seeds(x, w, centres, hist, mind, d):
+    """Seed ``centres`` ``(K, C)`` from a pixel's distinct values ``x`` ``(C, n)`` (counts
+    ``w``); return how many seeds there are.
 
-    Median first, then repeatedly the value farthest from every chosen centre. ``hist``
-    ``(256,)``, ``mind`` and ``d`` ``(T,)`` are scratch. Rows past the returned count (fewer
-    distinct values than K) hold the median.
+    Median first, then repeatedly the value farthest from every chosen centre (the first in
+    ``x``'s order, the order of first appearance, on ties). ``hist`` ``(256,)``, ``mind`` and
+    ``d`` ``(n,)`` are scratch. Rows past the returned count (fewer distinct values than K)
+    hold the median.
     """
     C, T = x.shape
     K = centres.shape[0]
-    _median_into(x, hist, centres[0])
+    _median_into(x, w, hist, centres[0])
     for k in range(1, K):
         for c in range(C):
             centres[k, c] = centres[0, c]
@@ -153,8 +197,9 @@ def _assign(x, centres, n_seeds, labels, nearest, mind, d):
 
 
 @njit(**JIT)
-def _hard_stats(x, labels, counts, sums):
-    """Per-cluster ``counts`` ``(K,)`` and value ``sums`` ``(K, C)`` of the ``labels``.
+def _hard_stats(x, w, labels, counts, sums):
+    """Per-cluster ``counts`` ``(K,)`` and value ``sums`` ``(K, C)`` of the ``labels`` of the
+    values ``x`` ``(C, n)`` with multiplicities ``w``.
 
     One masked reduction per (cluster, channel) rather than a scatter ``sums[labels[t]] +=``:
     the scatter's chained read-modify-writes cost more than K times the vectorised sums.
@@ -164,17 +209,17 @@ def _hard_stats(x, labels, counts, sums):
     for k in range(K):
         n = 0.0
         for t in range(T):
-            n += 1.0 if labels[t] == k else 0.0
+            n += w[t] if labels[t] == k else 0.0
         counts[k] = n
         for c in range(C):
             total = 0.0
             for t in range(T):
-                total += x[c, t] if labels[t] == k else 0.0
+                total += w[t] * x[c, t] if labels[t] == k else 0.0
             sums[k, c] = total
 
 
 @njit(**JIT)
-def _hard_squares(x, labels, squares):
+def _hard_squares(x, w, labels, squares):
     """Per-cluster sums of squared values ``squares`` ``(K, C)`` of the ``labels``, as
     ``_hard_stats`` sums the values."""
     C, T = x.shape
@@ -183,15 +228,16 @@ def _hard_squares(x, labels, squares):
             total = 0.0
             for t in range(T):
                 value = x[c, t]
-                total += value * value if labels[t] == k else 0.0
+                total += w[t] * value * value if labels[t] == k else 0.0
             squares[k, c] = total
 
 
 @njit(**JIT)
-def _lloyd(x, centres, n_seeds, max_iter, labels, counts, sums, scratch):
-    """Lloyd iterations over ``x`` ``(C, T)`` from the first ``n_seeds`` rows of ``centres``.
+def _lloyd(x, w, centres, n_seeds, max_iter, labels, counts, sums, scratch):
+    """Lloyd iterations over the values ``x`` ``(C, n)`` with multiplicities ``w``, from the
+    first ``n_seeds`` rows of ``centres``.
 
-    Updates ``centres`` ``(K, C)`` in place and leaves the final ``labels`` ``(T,)`` with their
+    Updates ``centres`` ``(K, C)`` in place and leaves the final ``labels`` ``(n,)`` with their
     ``counts`` ``(K,)`` and ``sums`` ``(K, C)``; ``scratch`` is ``_assign``'s (nearest, mind,
     d). Stops when no label changes or after ``max_iter`` centre updates, and returns how many
     were done. An empty cluster keeps its centre.
@@ -201,7 +247,7 @@ def _lloyd(x, centres, n_seeds, max_iter, labels, counts, sums, scratch):
     n_iter = 0
     while True:
         changed = _assign(x, centres, n_seeds, labels, *scratch)
-        _hard_stats(x, labels, counts, sums)
+        _hard_stats(x, w, labels, counts, sums)
         if not changed or n_iter == max_iter:
             return n_iter
         for k in range(n_seeds):
@@ -238,8 +284,11 @@ def _kmeans_chunk(stack, start, stop, max_iter, centres, weights, n_iter):
     """``pixel_kmeans`` for pixels ``start:stop``, with scratch allocated once for all."""
     T, _, C = stack.shape
     K = centres.shape[1]
-    x = np.empty((C, T))
-    hist = np.empty(256, np.int64)
+    table = np.empty((2, table_size(T)), np.int64)
+    codes = np.empty(T, np.int64)
+    values = np.empty(C * T)
+    counts = np.empty(T)
+    hist = np.empty(256)
     mind = np.empty(T)
     d = np.empty(T)
     labels = np.empty(T, np.int64)
@@ -248,11 +297,13 @@ def _kmeans_chunk(stack, start, stop, max_iter, centres, weights, n_iter):
     sums = np.empty((K, C))
     tmp_k = np.empty(K)
     for p in range(start, stop):
-        _load_pixel(stack, p, x)
-        n_seeds = _farthest_point_seeds(x, centres[p], hist, mind, d)
+        n = _load_distinct(stack, p, table, codes, values, counts)
+        x, w = values[: C * n].reshape(C, n), counts[:n]
+        n_seeds = _farthest_point_seeds(x, w, centres[p], hist, mind[:n], d[:n])
         n_iter[p] = _lloyd(
-            x, centres[p], n_seeds, max_iter, labels, weights[p], sums, (nearest, mind, d)
-        )
+            x, w, centres[p], n_seeds, max_iter, labels[:n], weights[p], sums,
+            (nearest[:n], mind[:n], d[:n]),
+        )  # fmt: skip
         weights[p] /= T
         _sort_by_weight(weights[p], (centres[p],), order, tmp_k, sums)
 
@@ -296,8 +347,11 @@ def pixel_median(stack, out):
     T, P, C = stack.shape
     n_chunks = (P + CHUNK - 1) // CHUNK
     for chunk in prange(n_chunks):  # the same work for every pixel: no need to spread
-        x = np.empty((C, T))
-        hist = np.empty(256, np.int64)
+        table = np.empty((2, table_size(T)), np.int64)
+        codes = np.empty(T, np.int64)
+        values = np.empty(C * T)
+        counts = np.empty(T)
+        hist = np.empty(256)
         for p in range(chunk * CHUNK, min(P, (chunk + 1) * CHUNK)):
-            _load_pixel(stack, p, x)
-            _median_into(x, hist, out[p])
+            n = _load_distinct(stack, p, table, codes, values, counts)
+            _median_into(values[: C * n].reshape(C, n), counts[:n], hist, out[p])

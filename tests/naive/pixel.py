@@ -12,7 +12,7 @@ MIN_COUNT = 1e-6
 
 def seeds(x: np.ndarray, k: int) -> tuple[np.ndarray, int]:
     """Farthest-point seeds of one pixel's values ``x`` ``(T, C)``: ``(K, C)`` and how many
-    are distinct (the rest repeat the median)."""
+    are distinct (the rest repeat the median). Ties go to the earliest value."""
     centres = np.repeat(np.median(x, axis=0)[None], k, axis=0)
     mind = ((x - centres[0]) ** 2).sum(axis=1)
     for j in range(1, k):
