@@ -22,6 +22,7 @@ import glob
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 import uuid
@@ -346,7 +347,7 @@ def _run_local(workers: int, jobs: dict[int, Job], done: OnDone) -> None:
     Each worker runs one task at a time (``threads_per_worker=1``) with the cores split
     between the workers' Numba thread pools (NUMBA_NUM_THREADS, read when a worker first
     imports Numba; OMP_NUM_THREADS for the OpenMP layer). If the run is interrupted, the
-    cluster is shut down and the temporary files of unfinished outputs are removed.
+    workers are stopped at once and the temporary files of unfinished outputs removed.
     """
     distributed = import_distributed()
     threads = threads_per_worker(workers)
@@ -356,11 +357,34 @@ def _run_local(workers: int, jobs: dict[int, Job], done: OnDone) -> None:
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
             dashboard_address=None, silence_logs=logging.ERROR, env=env,
         ) as cluster, distributed.Client(cluster, set_as_default=False) as client:  # fmt: skip
-            _submit_and_wait(client, jobs, threads, done)
+            client.run(_ignore_interrupts)
+            try:
+                _submit_and_wait(client, jobs, threads, done)
+            except BaseException:
+                _kill_workers(cluster)
+                raise
     except BaseException:
         for job in jobs.values():
             _remove_partials(job.output)
         raise
+
+
+def _ignore_interrupts() -> None:
+    """Run on each local worker (in its main thread): Ctrl-C in a terminal reaches the whole
+    process group, and only the client should act on it (by stopping the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _kill_workers(cluster) -> None:
+    """Stop a local cluster's worker processes at once, mid-task: an interrupted run should
+    end now, not when the running videos are done (their temporary outputs are removed
+    afterwards)."""
+    for nanny in list(cluster.workers.values()):
+        if getattr(nanny, "pid", None):
+            try:
+                os.kill(nanny.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _run_remote(address: str, jobs: dict[int, Job], done: OnDone) -> None:

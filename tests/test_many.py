@@ -5,7 +5,10 @@ per-video jobs, byte-identical outputs, and one corrupt video that fails alone."
 import faulthandler
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -88,7 +91,7 @@ def run_many(command: str, clips: Path, out: Path, *extra):
 
 def assert_corrupt_fails_alone(code: int, summary: dict, stderr: str, out: Path, suffix: str):
     assert code == 1, stderr
-    assert summary["inputs"] == 4 and summary["done"] == 3 and summary["failed"] == 1
+    assert (summary["inputs"], summary["done"], summary["failed"]) == (4, 3, 1), stderr
     by_input = {Path(entry["input"]).stem: entry for entry in summary["results"]}
     bad = by_input["bad"]
     assert bad["status"] == "failed" and bad["outputs"] == []
@@ -291,3 +294,45 @@ def test_bad_usage_with_many_inputs(clips, args, code, message):
     assert result.exit_code == code, result.output
     assert message in result.stderr and "Traceback" not in result.output
     assert sorted(os.listdir(clips.parent)) == before
+
+
+# --------------------------------------------------------------------------- interrupts
+
+
+@pytest.fixture(scope="module")
+def long_clips(tmp_path_factory) -> Path:
+    """Two 800-frame 32x24 MP4s (seconds each): long enough to be interrupted while the
+    workers run them."""
+    folder = tmp_path_factory.mktemp("long") / "long"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for stem in ["l0", "l1"]:
+        frames = np.repeat(rng.integers(0, 255, (1, 24, 32, 3), dtype=np.uint8), 800, axis=0)
+        for t in range(800):
+            frames[t, 8:14, t % 28 : t % 28 + 4] = 250
+        iio.imwrite(folder / f"{stem}.mp4", frames, fps=25, codec="libx264")
+    return folder
+
+
+@pytest.mark.parametrize("extra", [[], ["--workers", "2"]], ids=["in-process", "workers"])
+def test_ctrl_c_stops_at_once_and_leaves_no_partial_output(long_clips, tmp_path, extra):
+    if extra:
+        pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gmmbg", "subtract", str(long_clips), "--method", "online",
+         "-o", str(out), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any("partial" in p.name for p in out.iterdir())):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.02)
+    sent = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+    process.wait(timeout=60)
+    stderr = process.stderr.read()
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - sent < 5.0, stderr
+    assert "Traceback" not in stderr and "gmmbg: interrupted after" in stderr
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]

@@ -295,8 +295,11 @@ def run_many(
             on_done=on_done, progress=progress_reporter(ctx) if in_process else None,
         )  # fmt: skip
     except KeyboardInterrupt:
-        click.echo(f"gmmbg: interrupted after {len(ended)} of {len(jobs)} videos; their "
-                   "outputs are complete, the others were not written", err=True)  # fmt: skip
+        click.echo(
+            f"gmmbg: interrupted after {len(ended)} of {len(jobs)} videos (their outputs are "
+            "complete); the others left no partial output",
+            err=True,
+        )
         raise SystemExit(130) from None
     counts = {status: sum(e["status"] == status for e in entries)
               for status in ("done", "failed", "skipped")}  # fmt: skip
