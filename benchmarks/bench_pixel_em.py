@@ -4,7 +4,10 @@ Speed (always): 150 training frames of 320x240 (cdnet-highway frames 1-469, spre
 a generated scene when ../shared/media is absent). gmmbg fits every pixel with the
 ``pixel_em`` kernel (K=3, diagonal, tol 1e-3, max_iter 100, Numba's default threads); the peer
 is a loop of ``sklearn.mixture.GaussianMixture(3, covariance_type="diag", random_state=0)``
-fits over ``--pixels`` pixels spread over the frame, extrapolated to all 76800. gmmbg runs
+fits over ``--pixels`` pixels spread over the frame, extrapolated to all 76800, with its
+default threads and with BLAS held to one thread (its fastest setting at this size). Wall
+and CPU seconds are both shown: CPU time counts only this process, so it moves less with
+the machine's load. gmmbg runs
 twice: with scikit-learn's regularisation (variance floor 1e-6, no ceiling; reg_covar adds
 1e-6) for a like-for-like fit and log-likelihood, and with PixelGMM's defaults (variances
 within [256, 400]: a constrained fit, so a lower log-likelihood by design). The log-likelihood
@@ -81,17 +84,14 @@ def timed(function, *args):
     return result, np.array([time.perf_counter() - wall, time.process_time() - cpu])
 
 
-def fit_sklearn(stack: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """The mean log-likelihood per value of a GaussianMixture fit of each of ``pixels``.
-
-    BLAS is held to one thread, scikit-learn's fastest setting here: on 150 x 3 matrices its
-    default threads only spin, and fits took 4x the wall and CPU time with them.
-    """
+def fit_sklearn(stack: np.ndarray, pixels: np.ndarray, blas_threads: int | None) -> np.ndarray:
+    """The mean log-likelihood per value of a GaussianMixture fit of each of ``pixels``, with
+    BLAS on ``blas_threads`` threads (None: the default)."""
     from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_limits
 
     scores = []
-    with warnings.catch_warnings(), threadpool_limits(1):
+    with warnings.catch_warnings(), threadpool_limits(blas_threads):
         warnings.simplefilter("ignore")  # ConvergenceWarning on a few pixels
         for p in pixels:
             x = stack[:, p, :].astype(np.float64)
@@ -102,45 +102,53 @@ def fit_sklearn(stack: np.ndarray, pixels: np.ndarray) -> np.ndarray:
 
 def speed(n_pixels: int, rounds: int) -> None:
     """Rounds alternate gmmbg's fits with a share of scikit-learn's sample, so both see the
-    same machine load; ratios are taken per round and their median reported."""
+    same machine load; ratios are taken per round and their median reported.
+
+    scikit-learn runs twice: with its default threads, and with BLAS on one thread (on
+    150 x 3 matrices extra BLAS threads mostly spin; in a standalone run the default was 3.5x
+    slower, here the gap varies with the load).
+    """
     stack, source = training_stack()
     t, p, _ = stack.shape
     pixels = np.linspace(0, p - 1, n_pixels).round().astype(int)
     print(f"per-pixel EM, K=3 diag: {t} frames of {source}; {numba.get_num_threads()} threads")
     fit_gmmbg(np.ascontiguousarray(stack[:, :64]), 1.0, np.inf)  # compile, untimed
-    fit_sklearn(stack, pixels[:2])  # imports, untimed
-    variants = {
+    fit_sklearn(stack, pixels[:2], None)  # imports, untimed
+    gmmbg = {
         "gmmbg, variance >= 1e-6": (1e-6, np.inf),
         "gmmbg, PixelGMM's [256, 400]": (256.0, 400.0),
     }
-    seconds = {label: [] for label in variants}
-    sk_seconds, sk_ll, fits = [], [], {}
+    sklearn = {"scikit-learn, default threads": None, "scikit-learn, BLAS on 1 thread": 1}
+    seconds = {label: [] for label in (*gmmbg, *sklearn)}
+    scores = {label: [] for label in sklearn}
+    fits = {}
     for r in range(rounds):
-        for label, var_range in variants.items():
+        for label, var_range in gmmbg.items():
             fits[label], spent = timed(fit_gmmbg, stack, *var_range)
             seconds[label].append(spent)
         share = pixels[r::rounds]
-        scores, spent = timed(fit_sklearn, stack, share)
-        sk_seconds.append(spent / len(share) * p)  # extrapolated to the frame
-        sk_ll.append(scores)
-    sk_ll = np.concatenate(sk_ll)
+        for label, threads in sklearn.items():
+            result, spent = timed(fit_sklearn, stack, share, threads)
+            seconds[label].append(spent / len(share) * p)  # extrapolated to the frame
+            scores[label].append(result)
     sample = np.concatenate([pixels[r::rounds] for r in range(rounds)])
-    sk_median = np.median(sk_seconds, axis=0)
-    print(f"{'':29} {'wall s':>7} {'ratio':>5} {'CPU s':>7} {'ratio':>5}   mean log-lik: "
-          "sample     all")  # fmt: skip
-    print(f"{'scikit-learn (extrapolated)':29} {sk_median[0]:7.1f} {'1':>5} {sk_median[1]:7.1f} "
-          f"{'1':>5} {sk_ll.mean():20.4f}")  # fmt: skip
+    print(f"{'':31} {'wall s':>8} {'CPU s':>7}   mean log-lik: sample     all")
     for label, times in seconds.items():
-        ll, n_iter = fits[label]
-        ratio = np.median(np.array(sk_seconds) / np.array(times), axis=0)
-        median = np.median(times, axis=0)
-        print(f"{label:29} {median[0]:7.2f} {ratio[0]:5.0f} {median[1]:7.2f} {ratio[1]:5.0f} "
-              f"{ll[sample].mean():20.4f} {ll.mean():8.4f}   "
-              f"({n_iter.mean():.1f} EM iterations per pixel)")  # fmt: skip
-    print(
-        f"(medians over {rounds} rounds; scikit-learn fitted {n_pixels} pixels in all, "
-        f"{sk_median[0] / p * 1e3:.2f} ms each)"
-    )
+        wall, cpu = np.median(times, axis=0)
+        if label in sklearn:
+            print(f"{label:31} {wall:8.1f} {cpu:7.1f} {np.concatenate(scores[label]).mean():20.4f}")
+        else:
+            ll, n_iter = fits[label]
+            print(f"{label:31} {wall:8.2f} {cpu:7.2f} {ll[sample].mean():20.4f} {ll.mean():8.4f}"
+                  f"   ({n_iter.mean():.1f} EM iterations per pixel)")  # fmt: skip
+    print(f"ratios, scikit-learn / gmmbg (wall, CPU), medians of the {rounds} rounds:")
+    for label in gmmbg:
+        cells = []
+        for peer in sklearn:
+            ratio = np.median(np.array(seconds[peer]) / np.array(seconds[label]), axis=0)
+            cells.append(f"{ratio[0]:.0f}x, {ratio[1]:.0f}x vs {peer.split(', ')[1]}")
+        print(f"  {label:29} " + "; ".join(cells))
+    print(f"(scikit-learn fitted {n_pixels} pixels in all, extrapolated to {p})")
 
 
 def f_measure(counts: np.ndarray) -> float:

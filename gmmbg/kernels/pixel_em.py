@@ -115,9 +115,10 @@ def _e_step(x, w, weights, means, variances, resp, top, norm, nk, s1, s2):
     for k in range(K):
         if weights[k] == 0.0:
             continue
-        log_norm = np.log(weights[k])
+        det = 1.0
         for c in range(C):
-            log_norm -= 0.5 * (LOG_2PI + np.log(variances[k, c]))
+            det *= variances[k, c]
+        log_norm = np.log(weights[k]) - 0.5 * (C * LOG_2PI + np.log(det))
         resp[k, :] = log_norm
         for c in range(C):
             mu = means[k, c]
@@ -136,7 +137,8 @@ def _e_step(x, w, weights, means, variances, resp, top, norm, nk, s1, s2):
     total = 0.0
     count = 0.0
     for t in range(n):
-        total += w[t] * (top[t] + np.log(norm[t]))
+        # log(1) is 0: skip the call for the (many) values only their top component explains.
+        total += w[t] * (top[t] + (np.log(norm[t]) if norm[t] > 1.0 else 0.0))
         count += w[t]
         # From here on norm holds the factor that turns exps into responsibilities, times
         # the multiplicity: one division per value, then multiplications.
