@@ -32,6 +32,8 @@ demo: $(VENV)/.installed
 	$(GMMBG) extract-background sample_media/street.gif -o demo-out/street-background.png --force
 	$(GMMBG) subtract sample_media/street.gif -o demo-out/street-masks.gif --force
 	$(GMMBG) subtract sample_media/street.gif --method online -o demo-out/street-online-masks.gif --force
+	$(GMMBG) compare sample_media/street.gif --ground-truth sample_media/street-groundtruth \
+		--background-truth sample_media/street-background.png -o demo-out/street-compare --force
 	@echo "demo results are in demo-out/"
 
 test: $(VENV)/.installed-dev
@@ -45,6 +47,8 @@ bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_segment.py
 	$(PY) benchmarks/bench_pixel_em.py
 	$(PY) benchmarks/bench_online.py
+	$(PY) benchmarks/bench_many.py
+	$(PY) benchmarks/bench_memory.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache build *.egg-info
