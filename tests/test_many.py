@@ -176,7 +176,7 @@ def test_in_process_summary_fields(clips, in_process, tmp_path):
     assert entry["outputs"][0] == str(tmp_path / "again" / "c0-compare" / "metrics.json")
 
 
-def test_skip_existing_does_only_what_is_missing(clips, in_process, tmp_path):
+def test_skip_existing_does_only_what_is_missing_and_force_redoes_all(clips, in_process, tmp_path):
     out = tmp_path / "out"
     code, _, _ = run_many("subtract", clips, out)
     assert code == 1
@@ -189,6 +189,10 @@ def test_skip_existing_does_only_what_is_missing(clips, in_process, tmp_path):
     statuses = {Path(e["input"]).stem: e["status"] for e in summary["results"]}
     assert statuses == {"bad": "failed", "c0": "skipped", "c1": "done", "c2": "skipped"}
     assert (out / "c0-masks.gif").stat().st_mtime_ns == first
+    assert_same_outputs(out, in_process["subtract"], "-masks.gif")
+    code, summary, _ = run_many("subtract", clips, out, "--force")
+    assert (code, summary["done"]) == (1, 3)
+    assert (out / "c0-masks.gif").stat().st_mtime_ns != first
     assert_same_outputs(out, in_process["subtract"], "-masks.gif")
 
 
@@ -336,3 +340,37 @@ def test_ctrl_c_stops_at_once_and_leaves_no_partial_output(long_clips, tmp_path,
     assert time.monotonic() - sent < 5.0, stderr
     assert "Traceback" not in stderr and "gmmbg: interrupted after" in stderr
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+# ------------------------------------------------------------------ light by default
+
+
+def test_in_process_runs_never_import_dask_and_help_imports_nothing_heavy(clips, tmp_path):
+    script = f"""
+import sys
+from gmmbg.cli.main import cli
+cli.main(["subtract", "--help"], standalone_mode=False)
+assert "numpy" not in sys.modules and "distributed" not in sys.modules, "--help imports"
+from gmmbg.distributed import Job, run_jobs
+jobs = [Job("extract-background", r"{clips / "c0.gif"}", r"{tmp_path / "bg.png"}",
+            {{"method": "mean"}})]
+assert [entry["status"] for entry in run_jobs(jobs)] == ["done"]
+assert "distributed" not in sys.modules and "dask" not in sys.modules, "dask imported"
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "bg.png").is_file()
+
+
+def test_skip_existing_with_one_input(clips, tmp_path):
+    args = ("subtract", clips / "c0.gif", "-o", tmp_path / "m.gif", "--json", "--skip-existing")
+    first = json.loads(gmmbg(*args, cwd=tmp_path).stdout)
+    assert first["frames"] == 10 and "status" not in first  # the one-video report, as before
+    again = gmmbg(*args, cwd=tmp_path)
+    assert again.exit_code == 0
+    assert json.loads(again.stdout) == {
+        "command": "subtract",
+        "input": str(clips / "c0.gif"),
+        "status": "skipped",
+        "outputs": [str(tmp_path / "m.gif")],
+    }

@@ -251,13 +251,15 @@ def run_many(
         raise click.UsageError("with several inputs, -o names a folder: '-' cannot hold them")
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers starts a cluster, --scheduler uses one: choose one")
-    check_skip_and_force(skip_existing, force)
     _check_output_folder(folder)
     names = distributed.output_names(videos, suffix)
     jobs = [
         distributed.Job(
-            command, video, str(Path(folder, name)) if folder else name, options_for(video)
-        )  # fmt: skip
+            command,
+            video,
+            str(Path(folder, name)) if folder else name,
+            {**options_for(video), "force": force},
+        )
         for video, name in zip(videos, names, strict=True)
     ]
     existing = distributed.existing_outputs(jobs)
@@ -312,7 +314,8 @@ def run_many(
         })  # fmt: skip
     elif show is not None:
         show(entries)
-    where = (f"on {scheduler}" if scheduler else f"on {workers} workers" if workers
+    where = (f"on {scheduler}" if scheduler
+             else f"on {workers} worker{'s' if workers > 1 else ''}" if workers
              else "in this process")  # fmt: skip
     log(ctx, f"{len(entries)} videos {where} in {seconds:.2f} s: {counts['done']} done, "
              f"{counts['failed']} failed, {counts['skipped']} skipped")  # fmt: skip
