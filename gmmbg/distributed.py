@@ -314,7 +314,8 @@ def _absolute(job: Job) -> Job:
 
 def _as_given(entry: dict, job: Job, sent: Job) -> dict:
     """``entry`` naming the input, outputs and other paths as ``job`` did (in its input,
-    outputs and error), not by the absolute paths the job was sent with."""
+    outputs and error), not by the absolute paths the job was sent with (longest first, as
+    one may begin with another: ``/w/clip`` and ``/w/clip-masks.gif``)."""
     entry["input"] = job.input
     entry["outputs"] = [
         job.output + path[len(sent.output) :] if path.startswith(sent.output) else path
@@ -324,7 +325,7 @@ def _as_given(entry: dict, job: Job, sent: Job) -> dict:
         pairs = [(sent.input, job.input), (sent.output, job.output)]
         pairs += [(sent.options[name], job.options[name]) for name in PATH_OPTIONS
                   if job.options.get(name) is not None]  # fmt: skip
-        for absolute, given in pairs:
+        for absolute, given in sorted(pairs, key=lambda pair: -len(str(pair[0]))):
             entry["error"] = entry["error"].replace(str(absolute), str(given))
     return entry
 

@@ -297,11 +297,14 @@ def run_many(
             on_done=on_done, progress=progress_reporter(ctx) if in_process else None,
         )  # fmt: skip
     except KeyboardInterrupt:
-        click.echo(
-            f"gmmbg: interrupted after {len(ended)} of {len(jobs)} videos (their outputs are "
-            "complete); the others left no partial output",
-            err=True,
+        others = (
+            "the videos already running on the cluster finish (Dask cannot stop a task), "
+            "the others were cancelled"
+            if scheduler
+            else "the others left no partial output"
         )
+        click.echo(f"gmmbg: interrupted after {len(ended)} of {len(jobs)} videos (their "
+                   f"outputs are complete); {others}", err=True)  # fmt: skip
         raise SystemExit(130) from None
     counts = {status: sum(e["status"] == status for e in entries)
               for status in ("done", "failed", "skipped")}  # fmt: skip
