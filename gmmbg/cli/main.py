@@ -59,7 +59,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gmmbg")
-@click.option("-v", "--verbose", count=True, help="More detail on stderr, and tracebacks with errors.")
+@click.option(
+    "-v", "--verbose", count=True, help="More detail on stderr, and tracebacks with errors."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or logs on stderr.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
@@ -81,7 +83,9 @@ def main() -> None:
     """Console-script entry point."""
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        cli.main(prog_name="gmmbg", standalone_mode=False)
+        code = cli.main(prog_name="gmmbg", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit(n)'s code instead of exiting.
+        sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:
