@@ -92,9 +92,9 @@ def main() -> None:
         error.show()
         sys.exit(error.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("gmmbg: interrupted; no output was written", err=True)
+        click.echo("gmmbg: interrupted; unfinished outputs were removed", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except SystemExit as stop:
         if stop.code == EXIT_TERMINATED:
-            click.echo("gmmbg: terminated; no output was written", err=True)
+            click.echo("gmmbg: terminated; unfinished outputs were removed", err=True)
         raise
