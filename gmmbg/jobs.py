@@ -122,7 +122,8 @@ def subtract(
                 foreground += float((mask == 255).mean())
         seconds = time.perf_counter() - start
     if save_model:
-        model.save(save_model)
+        with media.atomic_path(save_model, force) as temporary:  # no half-written model
+            model.save(temporary)
     return _plain(
         {
             "command": "subtract",

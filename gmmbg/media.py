@@ -313,7 +313,7 @@ def is_folder_output(path: str | Path) -> bool:
 
 
 @contextmanager
-def _atomic_path(path: str | Path, force: bool, stdout_format: str) -> Iterator[Path]:
+def atomic_path(path: str | Path, force: bool, stdout_format: str = "") -> Iterator[Path]:
     """Yield a temporary path to write to; on success move it to ``path`` (or copy it to stdout
     for ``-``), on any failure or interrupt delete it and leave ``path`` untouched."""
     check_output(path, force)
@@ -355,7 +355,7 @@ def write_image(path: str | Path, image: np.ndarray, *, force: bool = False,
     if str(path) != "-" and Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
         raise MediaError(f"{path}: unknown image format (use .png, .jpg, .bmp or .tif)")
     try:
-        with _atomic_path(path, force, format) as temporary:
+        with atomic_path(path, force, format) as temporary:
             iio.imwrite(temporary, np.ascontiguousarray(image))
     except MediaError:
         raise
@@ -415,7 +415,7 @@ class FrameWriter:
         import imageio.v3 as iio
 
         try:
-            with _atomic_path(self.path, self.force, self.format) as temporary:
+            with atomic_path(self.path, self.force, self.format) as temporary:
                 with iio.imopen(temporary, "w", plugin="pyav") as video:
                     state = {}
 

@@ -227,3 +227,16 @@ def test_online_save_and_resume(run, video, tmp_path):
     result = run("subtract", video, "--method", "online", "--load-model", "model.npz",
                  "-o", "b.gif")  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_a_failed_model_save_leaves_no_model_file(run, video, tmp_path, monkeypatch):
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("numpy.savez_compressed", disk_full)
+    result = run("subtract", video, "--method", "online", "-o", "m.gif",
+                 "--save-model", "model.npz")  # fmt: skip
+    assert result.exit_code == 1
+    assert "No space left on device" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not any(p.name.startswith((".model", "model")) for p in tmp_path.iterdir())

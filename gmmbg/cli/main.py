@@ -43,10 +43,13 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (GmmbgError, ValueError, MemoryError) as error:
+        except (GmmbgError, ValueError, MemoryError, OSError) as error:
             if (ctx.obj or {}).get("verbosity", 0) > 0:
                 raise  # -v: show the traceback, for bug reports
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if isinstance(error, OSError) and error.strerror:  # disk full, permissions...
+                where = f"{error.filename}: " if error.filename else ""
+                message = f"{where}{error.strerror}"
             if isinstance(error, MemoryError):
                 message = "out of memory: use fewer training frames (--max-train-frames)"
             raise click.ClickException(message) from None
