@@ -8,17 +8,19 @@ from pathlib import Path
 import click
 
 from gmmbg.cli.options import (
+    MAX_TRAIN_FRAMES,
     VIDEOS_ARGUMENT,
     FrameSlice,
     check_skip_and_force,
     default_output,
-    emit_json,
+    expand_videos,
     force_option,
+    format_option,
+    json_option,
     log,
     many_options,
-    progress_reporter,
     run_many,
-    skip_single,
+    run_one,
 )
 
 
@@ -47,25 +49,28 @@ class TemporalROI(click.ParamType):
     help="Ground truth: a CDnet groundtruth/ folder (or any folder of masks, one per frame), "
     "a video of masks, or one mask image with --gt-frame. Masks of CDnet codes "
     "(0, 50, 85, 170, 255) are used as they are; other masks are thresholded at 128. "
-    "{dir}, {stem} and {name} stand for each video's folder, stem and name.",
+    "{dir}, {stem} and {name} stand for each video's folder, stem and name (default: none, "
+    "only timings and background images are measured).",
 )  # fmt: skip
 @click.option(
     "--gt-frame", type=click.IntRange(min=0), default=None, metavar="N",
-    help="The 0-based frame a single ground-truth image shows (Wallflower style).",
+    help="The 0-based index of the frame a single ground-truth image shows (Wallflower "
+    "style); needed with an image --ground-truth (default: none).",
 )  # fmt: skip
 @click.option(
     "--roi", default=None, metavar="MASK",
     help="Region of interest: only pixels where MASK is non-zero are scored "
-    "(default: ROI.bmp beside the ground truth, when present).",
+    "(default: ROI.bmp beside the ground truth when present, else every pixel).",
 )  # fmt: skip
 @click.option(
     "--temporal-roi", type=TemporalROI(), default=None,
-    help="Frames to score, 1-based and inclusive (default: temporalROI.txt beside the "
-    "ground truth when present, else every frame).",
+    help="Frames to score, as 1-based inclusive frame numbers (default: temporalROI.txt "
+    "beside the ground truth when present, else every frame).",
 )  # fmt: skip
 @click.option(
     "--background-truth", default=None, metavar="BG.png",
-    help="The true background: score each method's background image (AGE, pEPs, pCEPs, PSNR).",
+    help="The true background: score each method's background image (AGE, pEPs, pCEPs, "
+    "PSNR) (default: none, not scored).",
 )  # fmt: skip
 @click.option(
     "--methods", default=None, metavar="NAME,...",
@@ -74,21 +79,22 @@ class TemporalROI(click.ParamType):
 )  # fmt: skip
 @click.option(
     "--train", type=FrameSlice(), default=None,
-    help="Batch methods' training frames, 0-based START:STOP[:STEP] (default: the frames "
-    "before the scored ones, else the whole clip; at most 200, spread evenly).",
+    help="Batch methods' training frames, a 0-based slice of frame indices, thinned to "
+    f"{MAX_TRAIN_FRAMES} spread evenly (default: the frames before the scored ones, else the "
+    "whole clip).",
 )  # fmt: skip
 @click.option(
     "-o", "--output", default=None, metavar="REPORT_DIR",
     help="Report folder: metrics.json, metrics.csv, montage.gif, montage.png, "
     "<method>-background.png (default: <video stem>-compare/). With several videos: the "
-    "folder that receives each one's <stem>-compare/.",
+    "folder that receives each one's <stem>-compare/ (default: the current folder).",
 )  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print the results as CSV.")
+@json_option("a table")
 @click.option(
-    "--format", "media_format", default=None, metavar="EXT",
-    help="Format of '-' (stdin) input when its bytes do not tell, e.g. gif, mp4.",
+    "--csv", "as_csv", is_flag=True,
+    help="Print the results as CSV on stdout (default: off, a table).",
 )  # fmt: skip
+@format_option()
 @force_option
 @many_options
 @click.pass_context
@@ -109,7 +115,7 @@ def compare(ctx, videos, ground_truth, gt_frame, roi, temporal_roi, background_t
     CDnet's layout, '{dir}/{stem}-groundtruth' for clip.gif beside clip-groundtruth/.
     """
     from gmmbg import compare as comparing
-    from gmmbg import distributed, jobs
+    from gmmbg import jobs
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv both print the results: choose one")
@@ -132,8 +138,8 @@ def compare(ctx, videos, ground_truth, gt_frame, roi, temporal_roi, background_t
             background_truth=for_video(background_truth, video), train=train,
         )  # fmt: skip
 
-    videos, many = distributed.expand_inputs(videos)
-    if many or workers is not None or scheduler is not None:
+    videos, many = expand_videos(videos, workers, scheduler)
+    if many:
         if ground_truth is not None and not any(p in ground_truth for p in PLACEHOLDERS):
             raise click.BadParameter(
                 "with several videos, name each one's ground truth with {dir}, {stem} or "
@@ -146,17 +152,14 @@ def compare(ctx, videos, ground_truth, gt_frame, roi, temporal_roi, background_t
         return
     video = videos[0]
     report = output or default_output(video, "-compare")
-    if skip_single(ctx, "compare", video, report, skip_existing, as_json):
+    result = run_one(ctx, "compare", video, report, options_for(video),
+                     media_format=media_format, force=force, skip_existing=skip_existing,
+                     as_json=as_json)  # fmt: skip
+    if result is None:
         return
-    result = jobs.compare(
-        video, report, **options_for(video), media_format=media_format, force=force,
-        progress=progress_reporter(ctx), log=partial(log, ctx),
-    )  # fmt: skip
-    if as_json:
-        emit_json(result)
-    elif as_csv:
+    if as_csv:
         click.echo(comparing.format_csv(result["methods"]), nl=False)
-    else:
+    elif not as_json:
         click.echo(comparing.format_table(result["methods"]))
     log(ctx, f"wrote {report}/ ({', '.join(Path(path).name for path in result['outputs'])})")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import click
 
 from gmmbg.cli.options import (
@@ -11,16 +9,16 @@ from gmmbg.cli.options import (
     FrameSlice,
     check_skip_and_force,
     default_output,
-    emit_json,
+    expand_videos,
     force_option,
     format_option,
     json_option,
     log,
+    log_outputs,
     many_options,
-    progress_reporter,
     refuse_two_stdouts,
     run_many,
-    skip_single,
+    run_one,
     video_model_options,
 )
 
@@ -32,19 +30,20 @@ from gmmbg.cli.options import (
     "--output",
     default=None,
     metavar="BG.png",
-    help="Background image (default: <video stem>-background.png; '-' for stdout). With "
-    "several videos: the folder that receives each one's <stem>-background.png.",
+    help="Background image, or '-' for stdout (default: <video stem>-background.png). With "
+    "several videos: the folder that receives each one's <stem>-background.png (default: "
+    "the current folder).",
 )
 @video_model_options
 @click.option(
     "--frames",
     type=FrameSlice(),
     default=None,
-    help="Frames to learn from, 0-based slice START:STOP[:STEP] (default: all; "
-    "batch methods thin them to --max-train-frames).",
+    help="Frames to learn from, a 0-based slice of frame indices; batch methods thin them "
+    "to --max-train-frames (default: every frame).",
 )
-@format_option("png", "images")
-@json_option
+@format_option("png", several=True)
+@json_option("a summary on stderr")
 @force_option
 @many_options
 @click.pass_context
@@ -59,13 +58,11 @@ def extract_background(ctx, videos, output, method, k, max_train_frames, history
     folder), one after another or on Dask with --workers / --scheduler; a video that fails
     does not stop the others (exit code 1).
     """
-    from gmmbg import distributed, jobs
-
     check_skip_and_force(skip_existing, force)
     options = dict(method=method, n_components=k, max_train_frames=max_train_frames,
                    history=history, frames=frames)  # fmt: skip
-    videos, many = distributed.expand_inputs(videos)
-    if many or workers is not None or scheduler is not None:
+    videos, many = expand_videos(videos, workers, scheduler)
+    if many:
         run_many(ctx, "extract-background", videos, output,
                  f"-background.{media_format or 'png'}", lambda video: options,
                  workers=workers, scheduler=scheduler, skip_existing=skip_existing,
@@ -74,15 +71,9 @@ def extract_background(ctx, videos, output, method, k, max_train_frames, history
     video = videos[0]
     output = output or default_output(video, "-background.png")
     refuse_two_stdouts(output, as_json)
-    if skip_single(ctx, "extract-background", video, output, skip_existing, as_json):
-        return
-    report = jobs.extract_background(
-        video, output, **options, media_format=media_format, force=force,
-        progress=progress_reporter(ctx), log=partial(log, ctx),
-    )  # fmt: skip
-    if as_json:
-        emit_json(report)
-    else:
+    report = run_one(ctx, "extract-background", video, output, options,
+                     media_format=media_format, force=force, skip_existing=skip_existing,
+                     as_json=as_json)  # fmt: skip
+    if report is not None and not as_json:
         log(ctx, f"background of {video} with {method} in {report['seconds']:.2f} s")
-        for path in report["outputs"]:
-            log(ctx, f"wrote {path}")
+        log_outputs(ctx, report["outputs"])

@@ -63,9 +63,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gmmbg")
 @click.option(
-    "-v", "--verbose", count=True, help="More detail on stderr, and tracebacks with errors."
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or logs on stderr.")
+    "-v", "--verbose", count=True,
+    help="More detail on stderr, and tracebacks with errors (default: off).",
+)  # fmt: skip
+@click.option(
+    "-q", "--quiet", is_flag=True,
+    help="No progress bars or logs on stderr; warnings and errors still show (default: off).",
+)  # fmt: skip
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Gaussian mixtures over pixels: segment images, extract and subtract video backgrounds.

@@ -9,6 +9,7 @@ import json
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import click
@@ -73,28 +74,48 @@ class NonNegative(click.ParamType):
         return number
 
 
-def force_option(f):
-    return click.option(
-        "--force", is_flag=True, help="Overwrite outputs that already exist (default: refuse)."
-    )(f)
+def stack(*decorators):
+    """One decorator that applies ``decorators`` in the order written (top one first in
+    --help), as if each were written above the function."""
 
-
-def json_option(f):
-    return click.option(
-        "--json", "as_json", is_flag=True,
-        help="Print one JSON object with the results to stdout (logs stay on stderr).",
-    )(f)  # fmt: skip
-
-
-def format_option(default: str, kind: str):
     def decorate(f):
-        return click.option(
-            "--format", "media_format", default=None, metavar="EXT",
-            help=f"Format of '-' (stdin) input and '-' output, e.g. png, gif, mp4 "
-            f"(default for {kind} on stdout: {default}).",
-        )(f)  # fmt: skip
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
 
     return decorate
+
+
+# Help texts state every option's default: a fixed value with ``show_default=True``
+# ("[default: 200]"), anything else (none, off, a method's own) as "(default: ...)" in the
+# text. tests/test_help.py checks that every option does one or the other.
+
+force_option = click.option(
+    "--force", is_flag=True,
+    help="Overwrite outputs that already exist (default: off, an existing output is an "
+    "error).",
+)  # fmt: skip
+
+
+def json_option(without: str):
+    """--json; ``without`` says what the command prints instead."""
+    return click.option(
+        "--json", "as_json", is_flag=True,
+        help=f"Print the results as one JSON object on stdout; logs stay on stderr (default: "
+        f"off, {without}).",
+    )  # fmt: skip
+
+
+def format_option(output_default: str | None = None, several: bool = False):
+    """--format: of '-' (stdin) input; of '-' output when the command writes one (by default
+    ``output_default``) and, when it takes ``several`` videos, of each one's output."""
+    if output_default is None:
+        text = "Format of '-' (stdin) input, e.g. gif, mp4 (default: guessed from its bytes)."
+    else:
+        outputs = "'-' output and, with several videos, each output" if several else "'-' output"
+        text = (f"Format of '-' (stdin) input and of {outputs}, e.g. png, gif, mp4 (default: "
+                f"input guessed from its bytes, output {output_default}).")  # fmt: skip
+    return click.option("--format", "media_format", default=None, metavar="EXT", help=text)
 
 
 def default_output(source: str, suffix: str) -> str:
@@ -152,26 +173,43 @@ class Timer:
 
 METHOD_NAMES = ["gmm", "online", "mean", "median", "kmeans"]
 
+# Defaults that depend on --method, as --help states them. They are the background models'
+# own defaults (tests/test_help.py checks them); here so that --help imports no model.
+MODEL_DEFAULTS = {
+    "n_components": {"gmm": 3, "online": 5, "kmeans": 3},
+    "threshold": {"gmm": 2.5, "mean": 60, "median": 60, "kmeans": 50},
+    "history": {"online": 500},
+    "var_threshold": {"online": 16},
+    "detect_shadows": {"online": True},
+}
+MAX_TRAIN_FRAMES = 200  # = gmmbg.pipeline.MAX_TRAINING_FRAMES (checked by tests/test_help.py)
+_K, _T = MODEL_DEFAULTS["n_components"], MODEL_DEFAULTS["threshold"]
 
-def video_model_options(f):
-    """The options that choose and configure a background model (subtract, extract-background)."""
-    decorators = [
-        click.option("--method", type=click.Choice(METHOD_NAMES), default="gmm", show_default=True,
-                     help="gmm: per-pixel EM over training frames; online: adaptive MOG2-style "
-                     "mixture; mean / median / kmeans: per-pixel baselines."),
-        click.option("-k", "--components", "k", type=Components(allow_auto=False, maximum=64),
-                     default=None, help="Mixture components (or clusters) per pixel "
-                     "(default: 3 for gmm and kmeans, 5 for online)."),
-        click.option("--max-train-frames", type=click.IntRange(min=2), default=200,
-                     show_default=True, help="Batch methods keep at most this many training "
-                     "frames in memory, spread evenly over the training range."),
-        click.option("--history", type=click.IntRange(min=1), default=None,
-                     help="online: frames the learning rate ramps over, 1/min(2n, history) "
-                     "(default 500)."),
-    ]  # fmt: skip
-    for decorate in reversed(decorators):
-        f = decorate(f)
-    return f
+# The options that choose and configure a background model (subtract, extract-background).
+video_model_options = stack(
+    click.option("--method", type=click.Choice(METHOD_NAMES), default="gmm", show_default=True,
+                 help="gmm: per-pixel EM over training frames; online: adaptive MOG2-style "
+                 "mixture; mean / median / kmeans: per-pixel baselines."),
+    click.option("-k", "--components", "k", type=Components(allow_auto=False, maximum=64),
+                 default=None, metavar="N", help="Mixture components (gmm, online) or "
+                 "clusters (kmeans) per pixel, 1-64; mean and median take none (default: "
+                 f"{_K['gmm']} for gmm and kmeans, {_K['online']} for online)."),
+    click.option("--max-train-frames", type=click.IntRange(min=2), default=MAX_TRAIN_FRAMES,
+                 show_default=True, metavar="FRAMES", help="Batch methods (all but online) "
+                 "hold at most this many training frames in memory, spread evenly over the "
+                 "training range."),
+    click.option("--history", type=click.IntRange(min=1), default=None, metavar="FRAMES",
+                 help="online: frames the model remembers; the learning rate at the n-th "
+                 "frame is 1/min(2n, history) (default: "
+                 f"{MODEL_DEFAULTS['history']['online']})."),
+)  # fmt: skip
+
+THRESHOLD_HELP = (
+    "Foreground threshold of the batch methods. gmm: Mahalanobis distance in standard "
+    f"deviations (default: {_T['gmm']}); mean, median, kmeans: L2 colour distance in grey "
+    f"levels (default: {_T['mean']}, {_T['median']}, {_T['kmeans']}). online: see "
+    "--var-threshold."
+)
 
 
 def refuse_two_stdouts(output: str, as_json: bool) -> None:
@@ -185,23 +223,20 @@ def refuse_two_stdouts(output: str, as_json: bool) -> None:
 VIDEOS_ARGUMENT = click.argument("videos", nargs=-1, required=True, metavar="VIDEO...")
 
 
-def many_options(f):
-    """--workers, --scheduler and --skip-existing (subtract, extract-background, compare)."""
-    decorators = [
-        click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
-                     help="Run the videos on a local Dask cluster of N worker processes "
-                     "(needs gmmbg[dask]); the cores are split between their Numba threads. "
-                     "Default: one after another in this process."),
-        click.option("--scheduler", default=None, metavar="ADDRESS",
-                     help="Run the videos on the Dask cluster whose scheduler is at ADDRESS "
-                     "(tcp://host:8786); its workers need gmmbg and the same paths."),
-        click.option("--skip-existing", is_flag=True,
-                     help="Leave the videos whose output is already there: do only what is "
-                     "missing."),
-    ]  # fmt: skip
-    for decorate in reversed(decorators):
-        f = decorate(f)
-    return f
+# --workers, --scheduler and --skip-existing (subtract, extract-background, compare).
+many_options = stack(
+    click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+                 help="Run the videos on a local Dask cluster of N worker processes "
+                 "(needs gmmbg[dask]); the cores are split between their Numba threads "
+                 "(default: none, one video after another in this process)."),
+    click.option("--scheduler", default=None, metavar="ADDRESS",
+                 help="Run the videos on the Dask cluster whose scheduler is at ADDRESS "
+                 "(tcp://host:8786); its workers need gmmbg and the same paths (default: "
+                 "none)."),
+    click.option("--skip-existing", is_flag=True,
+                 help="Leave the videos whose output is already there: do only what is "
+                 "missing (default: off, an existing output is an error)."),
+)  # fmt: skip
 
 
 def check_skip_and_force(skip_existing: bool, force: bool) -> None:
@@ -209,18 +244,44 @@ def check_skip_and_force(skip_existing: bool, force: bool) -> None:
         raise click.UsageError("--skip-existing keeps outputs, --force replaces them: choose one")
 
 
-def skip_single(ctx: click.Context, command: str, video: str, output: str,
-                skip_existing: bool, as_json: bool) -> bool:  # fmt: skip
-    """With --skip-existing and ``output`` already there, say so and return True."""
-    from gmmbg.distributed import output_exists
+def expand_videos(videos, workers: int | None, scheduler: str | None) -> tuple[list[str], bool]:
+    """The videos the VIDEO... arguments name, and whether to run them as many (each output
+    named after its video, in the -o folder): several videos, or a cluster asked for."""
+    from gmmbg.distributed import expand_inputs
 
-    if not skip_existing or output == "-" or not output_exists(output):
-        return False
+    videos, many = expand_inputs(videos)
+    return videos, many or workers is not None or scheduler is not None
+
+
+def run_one(ctx: click.Context, command: str, video: str, output: str, options: dict, *,
+            media_format: str | None, force: bool, skip_existing: bool,
+            as_json: bool) -> dict | None:  # fmt: skip
+    """Run ``command`` on one video in this process, with a progress bar and logs on stderr;
+    print its report with --json. Returns the report, or None when --skip-existing found the
+    output already there."""
+    from gmmbg import distributed, jobs
+
+    if skip_existing and output != "-" and distributed.output_exists(output):
+        if as_json:
+            emit_json({"command": command, "input": video, "status": "skipped",
+                       "outputs": [output]})  # fmt: skip
+        else:
+            log(ctx, f"skipped {video}: {output} is already there")
+        return None
+    function = getattr(jobs, distributed.COMMANDS[command])
+    report = function(
+        video, output, **options, media_format=media_format, force=force,
+        progress=progress_reporter(ctx), log=partial(log, ctx),
+    )  # fmt: skip
     if as_json:
-        emit_json({"command": command, "input": video, "status": "skipped", "outputs": [output]})
-    else:
-        log(ctx, f"skipped {video}: {output} is already there")
-    return True
+        emit_json(report)
+    return report
+
+
+def log_outputs(ctx: click.Context, paths: list[str]) -> None:
+    """Log each path written."""
+    for path in paths:
+        log(ctx, f"wrote {path}")
 
 
 def run_many(

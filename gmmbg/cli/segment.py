@@ -13,6 +13,7 @@ from gmmbg.cli.options import (
     format_option,
     json_option,
     log,
+    log_outputs,
     refuse_two_stdouts,
 )
 
@@ -28,21 +29,22 @@ COVARIANCE_TYPES = ["full", "diag", "spherical", "tied"]
     type=Components(allow_auto=True, maximum=255),
     default="3",
     show_default=True,
-    help="Number of colour regions, or 'auto' to choose 1-10 by lowest BIC.",
+    help="Number of colour regions, 1-255, or 'auto' to choose 1-10 by lowest BIC (gmm only).",
 )
 @click.option(
     "-o",
     "--output",
     default=None,
     metavar="OUT",
-    help="Image with each pixel painted its region's mean colour "
-    "(default: <image stem>-segmented.png; '-' for stdout).",
+    help="Image with each pixel painted its region's mean colour, or '-' for stdout "
+    "(default: <image stem>-segmented.png).",
 )
 @click.option(
     "--labels",
     default=None,
     metavar="LABELS.png",
-    help="Also write the region index (0..k-1) of each pixel as an 8-bit image.",
+    help="Also write the region index (0..k-1) of each pixel as an 8-bit image (default: "
+    "not written).",
 )
 @click.option(
     "--method",
@@ -63,21 +65,23 @@ COVARIANCE_TYPES = ["full", "diag", "spherical", "tied"]
     type=click.IntRange(min=0),
     default=100,
     show_default=True,
-    help="Most EM (or Lloyd) iterations per start.",
+    help="Most EM (gmm) or Lloyd (kmeans) iterations per start.",
 )
 @click.option(
     "--tol",
     type=click.FloatRange(min=0),
     default=1e-3,
     show_default=True,
-    help="Stop when the mean log-likelihood per pixel gains less than this (nats).",
+    help="Convergence tolerance. gmm: stop when the mean log-likelihood per pixel gains "
+    "less than this, in nats; kmeans: when the centres' total squared shift falls below "
+    "this times the mean colour variance (scikit-learn's KMeans rule).",
 )
 @click.option(
     "--n-init",
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Number of starts; the best is kept.",
+    help="Number of starts from different initialisations; the best is kept.",
 )
 @click.option(
     "--seed",
@@ -86,8 +90,8 @@ COVARIANCE_TYPES = ["full", "diag", "spherical", "tied"]
     show_default=True,
     help="Random seed for the initialisation (same seed, same result).",
 )
-@format_option("png", "images")
-@json_option
+@format_option("png")
+@json_option("a summary on stderr")
 @force_option
 @click.pass_context
 def segment(ctx, image, k, output, labels, method, covariance, max_iter, tol, n_init, seed,
@@ -142,5 +146,4 @@ def segment(ctx, image, k, output, labels, method, covariance, max_iter, tol, n_
         if result.mean_log_likelihood is not None:
             figures += f", mean log-likelihood {result.mean_log_likelihood:.4f}/pixel"
         log(ctx, f"segmented {image} ({figures}, {timer.seconds:.2f} s)")
-        for path in report["outputs"]:
-            log(ctx, f"wrote {path}")
+        log_outputs(ctx, report["outputs"])

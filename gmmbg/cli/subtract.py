@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import click
 
 from gmmbg.cli.options import (
+    MODEL_DEFAULTS,
+    THRESHOLD_HELP,
     VIDEOS_ARGUMENT,
     FrameSlice,
     NonNegative,
     check_skip_and_force,
     default_output,
-    emit_json,
+    expand_videos,
     force_option,
     format_option,
     json_option,
     log,
+    log_outputs,
     many_options,
-    progress_reporter,
     refuse_two_stdouts,
     run_many,
-    skip_single,
+    run_one,
     video_model_options,
 )
 
@@ -35,61 +35,63 @@ from gmmbg.cli.options import (
     metavar="MASKS",
     help="Masks as .gif/.mp4/.avi/.mkv/.webm, a folder/ of PNGs (named after the "
     "input frames), or '-' for stdout (default: <video stem>-masks.gif). With several "
-    "videos: the folder that receives each one's <stem>-masks.gif (created if missing).",
+    "videos: the folder that receives each one's <stem>-masks.gif, created if missing "
+    "(default: the current folder).",
 )
 @video_model_options
-@click.option(
-    "--threshold",
-    type=NonNegative(),
-    default=None,
-    help="Foreground threshold. gmm: Mahalanobis distance in sigmas (default 2.5); "
-    "mean / median / kmeans: colour distance in grey levels (see README).",
-)
+@click.option("--threshold", type=NonNegative(), default=None, help=THRESHOLD_HELP)
 @click.option(
     "--var-threshold",
     type=NonNegative(),
     default=None,
-    help="online: squared Mahalanobis distance for background (default 16).",
+    help="online: squared Mahalanobis distance, in variances (sigma squared: 16 is 4 sigma), "
+    "within which a value is background (MOG2's varThreshold; default: "
+    f"{MODEL_DEFAULTS['var_threshold']['online']}).",
 )
 @click.option(
     "--learning-rate",
     type=float,
     default=-1.0,
     show_default=True,
-    help="online: -1 automatic (1/min(2n, history)), 0 frozen, in (0, 1) fixed.",
+    help="online: learning rate per frame: -1 automatic (1/min(2n, history) at the n-th "
+    "frame), 0 frozen, up to 1 fixed. Batch methods do not learn while scoring.",
 )
 @click.option(
     "--shadows/--no-shadows",
     default=None,
-    help="online: mark shadows 127 in the masks (default on).",
+    help="online: mark shadows (darker copies of the background) 127 in the masks, else "
+    "255 (default: on).",
 )
 @click.option(
     "--train",
     type=FrameSlice(),
     default=None,
-    help="Batch methods: training frames, 0-based slice START:STOP[:STEP] "
-    "(default: the whole clip).",
+    help="Batch methods: training frames, a 0-based slice of frame indices, thinned to "
+    "--max-train-frames (default: the whole clip).",
 )
 @click.option(
     "--frames",
     type=FrameSlice(),
     default=None,
-    help="Frames to write masks for, 0-based slice (default: all).",
+    help="Frames to write masks for, a 0-based slice of frame indices; online still learns "
+    "from every frame before the last one (default: every frame).",
 )
 @click.option(
     "--save-model",
     default=None,
     metavar="MODEL.npz",
-    help="online: save the model state at the end, to resume later.",
+    help="online: save the model state at the end, to resume with --load-model (default: "
+    "not saved).",
 )
 @click.option(
     "--load-model",
     default=None,
     metavar="MODEL.npz",
-    help="online: start from a saved model state instead of an empty one.",
+    help="online: start from a model state saved with --save-model (default: none, an "
+    "empty model).",
 )
-@format_option("gif", "masks")
-@json_option
+@format_option("gif", several=True)
+@json_option("a summary on stderr")
 @force_option
 @many_options
 @click.pass_context
@@ -107,7 +109,7 @@ def subtract(ctx, videos, output, method, k, max_train_frames, history, threshol
     folder), one after another or on Dask with --workers / --scheduler; a video that fails
     does not stop the others (exit code 1).
     """
-    from gmmbg import distributed, jobs
+    from gmmbg import jobs
 
     try:
         jobs.check_subtract(method, learning_rate, load_model)
@@ -119,8 +121,8 @@ def subtract(ctx, videos, output, method, k, max_train_frames, history, threshol
         threshold=threshold, var_threshold=var_threshold, learning_rate=learning_rate,
         shadows=shadows, train=train, frames=frames, load_model=load_model,
     )  # fmt: skip
-    videos, many = distributed.expand_inputs(videos)
-    if many or workers is not None or scheduler is not None:
+    videos, many = expand_videos(videos, workers, scheduler)
+    if many:
         if save_model:
             raise click.UsageError("--save-model saves one video's model: give one input")
         run_many(ctx, "subtract", videos, output, f"-masks.{media_format or 'gif'}",
@@ -130,16 +132,10 @@ def subtract(ctx, videos, output, method, k, max_train_frames, history, threshol
     video = videos[0]
     output = output or default_output(video, "-masks.gif")
     refuse_two_stdouts(output, as_json)
-    if skip_single(ctx, "subtract", video, output, skip_existing, as_json):
-        return
-    report = jobs.subtract(
-        video, output, **options, save_model=save_model, media_format=media_format,
-        force=force, progress=progress_reporter(ctx), log=partial(log, ctx),
-    )  # fmt: skip
-    if as_json:
-        emit_json(report)
-    else:
+    report = run_one(ctx, "subtract", video, output, {**options, "save_model": save_model},
+                     media_format=media_format, force=force, skip_existing=skip_existing,
+                     as_json=as_json)  # fmt: skip
+    if report is not None and not as_json:
         log(ctx, f"{report['frames']} masks with {method} in {report['seconds']:.2f} s "
                  f"({report['frames_per_second']} frames/s)")  # fmt: skip
-        for path in report["outputs"]:
-            log(ctx, f"wrote {path}")
+        log_outputs(ctx, report["outputs"])
