@@ -25,12 +25,15 @@ import time
 import warnings
 from collections.abc import Callable
 
+import numpy as np
+
 from gmmbg import compare as comparing
 from gmmbg import media, metrics, pipeline
 from gmmbg.pipeline import MAX_TRAINING_FRAMES, Progress, no_progress
 
 PathLike = str | os.PathLike
 Log = Callable[[str, int], None]  # (message, verbosity level: 0 normal, 1 with -v)
+FOREGROUND = 255  # mask value of foreground pixels (shadows are 127)
 
 
 def quiet(message: str, level: int = 0) -> None:
@@ -116,10 +119,13 @@ def subtract(
                                format=media_format or "gif") as writer:  # fmt: skip
             masks = pipeline.stream_masks(model, source, frames, info.n_frames, progress,
                                           learning_rate=learning_rate)  # fmt: skip
-            foreground = 0.0
+            foreground, is_foreground = 0.0, None
             for mask in masks:
                 writer.write(mask)
-                foreground += float((mask == 255).mean())
+                if is_foreground is None or is_foreground.shape != mask.shape:
+                    is_foreground = np.empty(mask.shape, bool)  # one buffer for every frame
+                np.equal(mask, FOREGROUND, out=is_foreground)
+                foreground += np.count_nonzero(is_foreground) / mask.size
         seconds = time.perf_counter() - start
     if save_model:
         with media.atomic_path(save_model, force) as temporary:  # no half-written model
