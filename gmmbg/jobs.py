@@ -130,19 +130,12 @@ def subtract(
     if save_model:
         with media.atomic_path(save_model, force) as temporary:  # no half-written model
             model.save(temporary)
-    return _plain(
-        {
-            "command": "subtract",
-            "input": str(video),
-            "method": method,
-            "parameters": model.get_params(),
-            "frames": writer.count,
-            "seconds": round(seconds, 4),
-            "frames_per_second": round(writer.count / seconds, 2) if seconds else None,
-            "mean_foreground_fraction": round(foreground / max(writer.count, 1), 6),
-            "outputs": [str(p) for p in (output, save_model) if p and str(p) != "-"],
-        }
-    )
+    return _model_report(
+        "subtract", video, method, model, writer.count, seconds,
+        frames_per_second=round(writer.count / seconds, 2) if seconds else None,
+        mean_foreground_fraction=round(foreground / max(writer.count, 1), 6),
+        outputs=[str(p) for p in (output, save_model) if p and str(p) != "-"],
+    )  # fmt: skip
 
 
 def extract_background(
@@ -177,19 +170,11 @@ def extract_background(
         )
         seconds = time.perf_counter() - start
     media.write_image(output, background, force=force, format=media_format or "png")
-    return _plain(
-        {
-            "command": "extract-background",
-            "input": str(video),
-            "method": method,
-            "parameters": model.get_params(),
-            "frames": len(learned),
-            "seconds": round(seconds, 4),
-            "height": info.height,
-            "width": info.width,
-            "outputs": [str(output)] if str(output) != "-" else [],
-        }
-    )
+    return _model_report(
+        "extract-background", video, method, model, len(learned), seconds,
+        height=info.height, width=info.width,
+        outputs=[str(output)] if str(output) != "-" else [],
+    )  # fmt: skip
 
 
 def compare(
@@ -245,6 +230,23 @@ def compare(
             **result.summary(),
             "seconds": round(time.perf_counter() - start, 4),
             "outputs": [str(path) for path in written],
+        }
+    )
+
+
+def _model_report(command: str, video: PathLike, method: str, model, frames: int,
+                  seconds: float, **figures) -> dict:  # fmt: skip
+    """The report of a job that ran one background model: command, input, method,
+    parameters, frames, seconds, then ``figures`` (as JSON types, see :func:`_plain`)."""
+    return _plain(
+        {
+            "command": command,
+            "input": str(video),
+            "method": method,
+            "parameters": model.get_params(),
+            "frames": frames,
+            "seconds": round(seconds, 4),
+            **figures,
         }
     )
 
