@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from gmmbg.background.base import BackgroundModel, check_frame
-from gmmbg.kernels.online import MEAN, VARIANCE, WEIGHT, mog2_apply, mog2_background
+from gmmbg.kernels.online import mog2_apply, mog2_background
 
 _PARAMS = (
     "history",
@@ -32,8 +32,8 @@ _PARAMS = (
     "shadow_value",
     "shadow_threshold",
 )
-_STATE = ("state_", "n_modes_")
-_SAVE_FORMAT = 1
+_STATE = ("weights_", "head_", "tail_", "n_modes_")
+_SAVE_FORMAT = 2  # 2: tail_ is (H*W, K - 1, 1 + C)
 
 
 class OnlineGMM(BackgroundModel):
@@ -63,9 +63,10 @@ class OnlineGMM(BackgroundModel):
     shadow_threshold : float
         How much darker a shadow may be: 0.5 means at most twice as dark (MOG2's tau).
 
-    Learned state: ``state_`` float32 ``(K, H*W, 2 + C)``, one plane per mode holding each
-    pixel's ``[weight, variance, mean...]`` (views: ``weights_``, ``variances_``,
-    ``means_``), ``n_modes_`` ``(H*W,)`` uint8 (modes in use, sorted by weight),
+    Learned state (float32, laid out for the kernel, see ``gmmbg.kernels.online``):
+    ``weights_`` ``(K, H*W)``, ``head_`` ``(1 + C, H*W)`` (the heaviest mode's variance and
+    mean), ``tail_`` ``(H*W, K - 1, 1 + C)`` (the other modes'), ``n_modes_`` ``(H*W,)``
+    uint8 (modes in use, sorted by weight; ``variances_`` and ``means_`` gather them),
     ``n_frames_`` (frames since initialisation), ``frame_shape_`` ``(H, W, C)`` and
     ``frame_dtype_``.
     """
@@ -119,15 +120,18 @@ class OnlineGMM(BackgroundModel):
         receives the mask (no allocation per frame).
         """
         x = check_frame(frame)
-        if x.dtype not in (np.uint8, np.float32, np.float64):
-            x = x.astype(np.float32)
+        dtype = x.dtype
+        if dtype != np.uint8:
+            # MOG2 works in float32 and converts other frames row by row; one cast here
+            # (no copy for float32 frames) keeps one kernel per channel count.
+            x = x.astype(np.float32, copy=False)
         if (
             getattr(self, "n_frames_", 0) == 0
             or learning_rate >= 1
             or x.shape != self.frame_shape_
-            or x.dtype != self.frame_dtype_
+            or dtype != self.frame_dtype_
         ):
-            self._initialize(x.shape, x.dtype)
+            self._initialize(x.shape, dtype)
         self.n_frames_ += 1
         if not (learning_rate >= 0 and self.n_frames_ > 1):
             learning_rate = 1.0 / min(2 * self.n_frames_, self.history)
@@ -135,10 +139,13 @@ class OnlineGMM(BackgroundModel):
         mask = self._mask_buffer(out, (height, width))
         mog2_apply(
             np.ascontiguousarray(x).reshape(height * width, n_ch),
-            self.state_,
+            self.weights_,
+            self.head_,
+            self.tail_,
             self.n_modes_,
             mask.reshape(-1),
             (0,) * n_ch,
+            (0,) * self.weights_.shape[0],
             np.float32(learning_rate),
             # MOG2 computes the pruning threshold in double from the float32 ct.
             np.float32(-learning_rate * float(np.float32(self.complexity_reduction))),
@@ -156,19 +163,16 @@ class OnlineGMM(BackgroundModel):
         return mask
 
     @property
-    def weights_(self) -> np.ndarray:
-        """Mixture weights, float32 ``(K, H*W)`` (a view of ``state_``)."""
-        return self.state_[:, :, WEIGHT]
-
-    @property
     def variances_(self) -> np.ndarray:
         """Mode variances (one per mode, shared by the channels), float32 ``(K, H*W)``."""
-        return self.state_[:, :, VARIANCE]
+        return np.concatenate([self.head_[None, 0], self.tail_[:, :, 0].T])
 
     @property
     def means_(self) -> np.ndarray:
-        """Mode means, float32 ``(K, H*W, C)`` (a view of ``state_``)."""
-        return self.state_[:, :, MEAN:]
+        """Mode means, float32 ``(K, H*W, C)``."""
+        return np.concatenate(
+            [self.head_[None, 1:].transpose(0, 2, 1), self.tail_[:, :, 1:].transpose(1, 0, 2)]
+        )
 
     def background_image(self) -> np.ndarray:
         """Weight-averaged mean of each pixel's background modes: uint8 ``(H, W[, C])``.
@@ -179,7 +183,14 @@ class OnlineGMM(BackgroundModel):
         self._check_initialized()
         height, width, n_ch = self.frame_shape_
         mean = np.empty((height * width, n_ch), np.float32)
-        mog2_background(self.state_, self.n_modes_, np.float32(self.background_ratio), mean)
+        mog2_background(
+            self.weights_,
+            self.head_,
+            self.tail_,
+            self.n_modes_,
+            np.float32(self.background_ratio),
+            mean,
+        )
         image = np.clip(np.rint(mean), 0, 255).astype(np.uint8).reshape(height, width, n_ch)
         return image[:, :, 0] if n_ch == 1 else image
 
@@ -223,9 +234,23 @@ class OnlineGMM(BackgroundModel):
             raise ValueError(f"n_components must be in 1-255, got {self.n_components}")
         if not 0 <= int(self.shadow_value) <= 255:
             raise ValueError(f"shadow_value must be in 0-255, got {self.shadow_value}")
+        # A matched mode's weight is at least alpha * (1 - complexity_reduction): 1 or more
+        # would prune every mode, even the one that explains the pixel.
+        if not 0 <= self.complexity_reduction < 1:
+            raise ValueError(
+                f"complexity_reduction must be in [0, 1), got {self.complexity_reduction}"
+            )
+        for name in ("var_init", "var_min", "var_max"):
+            if not 0 < getattr(self, name) < np.inf:
+                raise ValueError(f"{name} must be a positive variance, got {getattr(self, name)}")
+        for name in ("var_threshold", "var_threshold_gen", "background_ratio", "shadow_threshold"):
+            if not 0 <= getattr(self, name) < np.inf:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
         height, width, n_ch = shape
         n_pix, k = height * width, int(self.n_components)
-        self.state_ = np.zeros((k, n_pix, MEAN + n_ch), np.float32)
+        self.weights_ = np.zeros((k, n_pix), np.float32)
+        self.head_ = np.zeros((1 + n_ch, n_pix), np.float32)
+        self.tail_ = np.zeros((n_pix, k - 1, 1 + n_ch), np.float32)
         self.n_modes_ = np.zeros(n_pix, np.uint8)
         self.n_frames_ = 0
         self.frame_shape_ = shape

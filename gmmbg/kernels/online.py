@@ -1,21 +1,37 @@
 """Recursive per-pixel Gaussian mixtures (Zivkovic 2004/2006, OpenCV's MOG2), with shadows.
 
-State layout, "mode-major": one float32 array ``state (K, P, 2 + C)`` for P pixels and at
-most K modes per pixel, where ``state[k, p] = [weight, variance, mean_0 .. mean_{C-1}]``,
-and ``n_modes (P,)`` uint8, the modes in use per pixel (sorted by decreasing weight).
-Each mode is a plane over the pixels and each (mode, pixel) record is contiguous, so a
-pixel whose first mode matches (the common case) reads and writes one 4(2 + C)-byte record
-plus the weights of its other modes: the variances and means of those are never touched,
-and the memory traffic per frame is a fraction of the whole state's. The kernels index the
-state flat, with offsets stepped by hand, which keeps the hot loop free of stride
-arithmetic.
+Each pixel keeps up to K modes sorted by weight, each with one variance and a C-channel
+mean. State layout, for P pixels:
 
-Arithmetic is float32 in OpenCV's order of operations, and the kernels are compiled
-without fastmath: fused multiply-adds or reassociation would move thresholds by an ulp,
-and the masks are meant to match MOG2's pixel for pixel.
+- ``weights (K, P)``: one plane per mode;
+- ``head (1 + C, P)``: the heaviest mode's variance, then its mean channel by channel;
+- ``tail (P, K - 1, 1 + C)``: the other modes, one ``[variance, mean...]`` record each,
+  a pixel's records side by side;
+- ``n_modes (P,)`` uint8: modes in use (the weights of unused slots are stale).
+
+Every frame, a pixel whose heaviest mode matches its value, is background, and prunes
+nothing (about 80% of the pixels of a traffic scene) takes the same arithmetic path:
+``_fast_block`` updates these pixels branch-free, one plane per quantity, so that LLVM
+vectorises it across pixels; it flags the others, and ``_exact_block`` runs MOG2's
+general update (search, new modes, reordering, pruning, shadows) on each of them, on a
+contiguous copy of its modes. The weights and the heaviest mode are read by every pixel,
+hence planar; the other modes are read by few, hence one compact record each.
+
+Arithmetic is float32 in OpenCV's order of operations and the kernels are compiled without
+fastmath (fused multiply-adds or reassociation would move thresholds by an ulp), so that the
+masks and the state match OpenCV's ``BackgroundSubtractorMOG2`` bit for bit. One departure:
+a mode is pruned when its weight falls below ``alpha * complexity_reduction`` (or to 0,
+which a frozen model or ``complexity_reduction`` 0 can reach by underflow), and a pruned
+mode is removed from the pixel's list. MOG2 leaves it in place with weight 0 and drops the
+last mode instead, unvisited, which breaks the invariants (modes in use have positive
+weights, sorted) and lets a frozen update divide 0 by 0. When the pruned mode is the
+lightest, as it nearly always is, both give the same bits. The weights sum to 1 after
+every update, except where a new mode replaced the lightest of K (MOG2's rule, kept): they
+then sum to ``1 - (1 - alpha) w_lightest`` until the next update renormalises them.
 """
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -30,17 +46,16 @@ _EXACT_PARALLEL = {**_EXACT, "parallel": True}
 _F0 = np.float32(0.0)
 _F1 = np.float32(1.0)
 _FLT_EPSILON = np.float32(np.finfo(np.float32).eps)
+_F_TINY = np.float32(np.finfo(np.float32).smallest_subnormal)
 
-# Flat offsets are cast to unsigned where they subscript (``st[_u(o + MEAN)]``): Numba then
-# omits the negative-index wraparound it adds to every signed subscript (~15% of the time).
+# Flat offsets are cast to unsigned where they subscript (``w[_u(k * n_pix + p)]``): Numba
+# then omits the negative-index wraparound it adds to every signed subscript.
 _u = np.uint64
 
-# Offsets of a record's fields.
-WEIGHT, VARIANCE, MEAN = 0, 1, 2
-
-# Pixels per parallel work item: large enough to amortise scheduling, small enough that
-# two threads share a 320x240 frame evenly.
-CHUNK = 2048
+# Pixels per work item handed to a thread, and per fast/exact pass within it (the fast
+# pass's data for a block stays in cache for the exact pass).
+CHUNK = 4096
+BLOCK = 256
 
 
 @intrinsic
@@ -53,183 +68,247 @@ def _fetch_add(typingctx, counter):
         ptr = cgutils.get_item_pointer(
             context, builder, signature.args[0], ary, [context.get_constant(types.intp, 0)]
         )
-        one = context.get_constant(types.int64, 1)
-        return builder.atomic_rmw("add", ptr, one, "monotonic")
+        return builder.atomic_rmw("add", ptr, ir.Constant(ir.IntType(64), 1), "monotonic")
 
     return sig, codegen
 
 
 @njit(inline="always", **_EXACT)
-def _swap_records(st, a, b, size):
+def _pick(v0, v1, v2, v3, c):
+    """Element ``c`` of ``(v0, v1, v2, v3)``; folds away when ``c`` is a constant."""
+    return v0 if c == 0 else (v1 if c == 1 else (v2 if c == 2 else v3))
+
+
+@njit(inline="always", **_EXACT)
+def _swap_records(rec, a, b, size):
     """Exchange the ``size``-float records at flat offsets ``a`` and ``b``."""
     for j in range(size):
-        st[_u(a + j)], st[_u(b + j)] = st[_u(b + j)], st[_u(a + j)]
+        rec[_u(a + j)], rec[_u(b + j)] = rec[_u(b + j)], rec[_u(a + j)]
 
 
 @njit(inline="always", **_EXACT)
-def _is_shadow(x, xo, st, base, plane, nmodes, n_ch, tb, big_tb, tau):
-    """Prati's test: is the pixel a darker copy of one of its background modes?
-
-    ``x[xo:xo + n_ch]`` is its value, ``st[base + k * plane]`` its k-th record.
-    """
-    t_weight = _F0
-    o = base
-    for _ in range(nmodes):
-        num = _F0
-        den = _F0
-        for c in range(n_ch):
-            mu = st[_u(o + MEAN + c)]
-            num += np.float32(x[_u(xo + c)]) * mu
-            den += mu * mu
-        if den == _F0:
-            return False
-        if num <= den and num >= tau * den:
-            a = num / den
-            dist2a = _F0
-            for c in range(n_ch):
-                d = a * st[_u(o + MEAN + c)] - np.float32(x[_u(xo + c)])
-                dist2a += d * d
-            if dist2a < tb * st[_u(o + VARIANCE)] * a * a:
-                return True
-        t_weight += st[_u(o + WEIGHT)]
-        if t_weight > big_tb:
-            return False
-        o += plane
-    return False
-
-
-@njit(inline="always", **_EXACT)
-def _update_pixel(
-    x, xo, st, base, plane, nmodes, n_mix, n_ch,
-    alpha, prune, tb, big_tb, tg, var_init, var_min, var_max,
-):  # fmt: skip
-    """Update one pixel's mixture with its value ``x[xo:xo + n_ch]``.
-
-    ``st[base + k * plane]`` is the pixel's k-th record and ``nmodes`` the modes in use.
-    ``n_ch`` is passed as a constant where it is known, so that the channel loops unroll.
-    Returns ``(background, new nmodes)``.
-    """
-    size = MEAN + n_ch
-    alpha1 = _F1 - alpha
-    background = False
-    fits = False
-    total = _F0
-    mode = 0
-    o = base
-    # Walk the modes until one matches. OpenCV decrements nmodes inside this loop when it
-    # prunes a mode, which also shortens the loop (the last mode is then neither updated nor
-    # renormalised); reproduced as is.
-    while mode < nmodes:
-        weight = alpha1 * st[_u(o + WEIGHT)] + prune
-        var = st[_u(o + VARIANCE)]
-        dist2 = _F0
-        for c in range(n_ch):
-            d = st[_u(o + MEAN + c)] - np.float32(x[_u(xo + c)])
-            dist2 += d * d
-        if total < big_tb and dist2 < tb * var:
-            background = True
-        q = o
-        if dist2 < tg * var:
-            fits = True
-            weight += alpha
-            k = alpha / weight
-            for c in range(n_ch):
-                mu = st[_u(o + MEAN + c)]
-                st[_u(o + MEAN + c)] = mu - k * (mu - np.float32(x[_u(xo + c)]))
-            var_new = var + k * (dist2 - var)
-            var_new = var_min if var_new < var_min else var_new
-            var_new = var_max if var_new > var_max else var_new
-            st[_u(o + VARIANCE)] = var_new
-            # Only the matched mode got heavier: bubble it up past lighter ones.
-            while q > base and not weight < st[_u(q - plane + WEIGHT)]:
-                _swap_records(st, q, q - plane, size)
-                q -= plane
-        if weight < -prune:
-            weight = _F0
-            nmodes -= 1
-        st[_u(q + WEIGHT)] = weight
-        total += weight
-        mode += 1
-        o += plane
-        if fits:
-            break
-    # The modes after the match only decay (and may be pruned).
-    while mode < nmodes:
-        weight = alpha1 * st[_u(o + WEIGHT)] + prune
-        if weight < -prune:
-            weight = _F0
-            nmodes -= 1
-        st[_u(o + WEIGHT)] = weight
-        total += weight
-        mode += 1
-        o += plane
-
-    inv = _F1 / total if abs(total) > _FLT_EPSILON else _F0
-    o = base
-    for _ in range(nmodes):
-        st[_u(o + WEIGHT)] *= inv
-        o += plane
-
-    if not fits and alpha > _F0:
-        # No mode explains the value: add one, or replace the lightest when all are used.
-        if nmodes == n_mix:
-            o = base + (n_mix - 1) * plane
-        else:
-            o = base + nmodes * plane
-            nmodes += 1
-        if nmodes == 1:
-            st[_u(o + WEIGHT)] = _F1
-        else:
-            st[_u(o + WEIGHT)] = alpha
-            q = base
-            for _ in range(nmodes - 1):
-                st[_u(q + WEIGHT)] *= alpha1
-                q += plane
-        for c in range(n_ch):
-            st[_u(o + MEAN + c)] = np.float32(x[_u(xo + c)])
-        st[_u(o + VARIANCE)] = var_init
-        while o > base and not alpha < st[_u(o - plane + WEIGHT)]:
-            _swap_records(st, o, o - plane, size)
-            o -= plane
-
-    return background, nmodes
+def _drop_pruned(rec, n_records, size):
+    """Remove the records whose weight (their first float) is negative, keeping the order
+    of the others; return how many remain."""
+    kept = 0
+    for k in range(n_records):
+        if rec[_u(k * size)] >= _F0:
+            if kept != k:
+                for j in range(size):
+                    rec[_u(kept * size + j)] = rec[_u(k * size + j)]
+            kept += 1
+    return kept
 
 
 @njit(**_EXACT)
-def _update_range(
-    x, st, n_modes, mask, start, stop, channels, n_mix,
-    alpha, prune, tb, big_tb, tg, var_init, var_min, var_max, tau, detect_shadows, shadow_value,
+def _fast_block(
+    x, w, head, n_modes, mask, start, stop, channels, modes,
+    alpha, prune, keep, tb, big_tb, tg, var_min, var_max,
 ):  # fmt: skip
-    """Update pixels ``start:stop`` and write their mask values.
+    """Update pixels ``start:stop`` whose heaviest mode matches; flag the others.
 
-    ``channels`` is a tuple of C zeros: its length is known when Numba compiles, so each
-    channel count gets its own body, where the channel loops unroll and the record offsets
-    fold (about 1.6x faster than a count known only at run time).
+    Branch-free, so that it vectorises: every pixel is computed, and the new values are
+    stored only where the pixel qualifies (its mask set to 0, background); the state of
+    the others is stored back unchanged and their mask set to 1 for ``_exact_block``.
+    A pixel qualifies when mode 0 matches (squared distance below ``tg`` variances), is
+    background, and no weight falls below the pruning threshold: then MOG2's update
+    reduces to the arithmetic below, in the same float32 order.
     """
     n_ch = len(channels)
-    size = MEAN + n_ch
-    plane = n_modes.size * size
+    n_mix = len(modes)
+    n_pix = n_modes.size
+    alpha1 = _F1 - alpha
     for p in range(start, stop):
-        base = p * size
+        n = np.int64(n_modes[_u(p)])
+        dist2 = _F0
+        for c in range(n_ch):
+            d = head[_u((1 + c) * n_pix + p)] - np.float32(x[_u(p * n_ch + c)])
+            dist2 += d * d
+        var = head[_u(p)]
+        w0 = alpha1 * w[_u(p)] + prune + alpha
+        fast = (n > 0) & (dist2 < tg * var) & (_F0 < big_tb) & (dist2 < tb * var)
+        fast = fast & (w0 >= keep)
+        total = w0
+        for k in range(1, n_mix):
+            wk = alpha1 * w[_u(k * n_pix + p)] + prune
+            fast = fast & ((wk >= keep) | (k >= n))
+            total += wk if k < n else _F0
+        inv = _F1 / total
+        rate = alpha / w0
+        # "old + 0.0" is old (the state never holds -0.0), but it keeps LLVM from turning
+        # these stores into masked stores, which are microcoded and slow on AMD CPUs.
+        for k in range(n_mix):
+            old = w[_u(k * n_pix + p)]
+            new = (w0 if k == 0 else alpha1 * old + prune) * inv
+            w[_u(k * n_pix + p)] = new if fast & (k < n) else old + _F0
+        for c in range(n_ch):
+            mu = head[_u((1 + c) * n_pix + p)]
+            new = mu - rate * (mu - np.float32(x[_u(p * n_ch + c)]))
+            head[_u((1 + c) * n_pix + p)] = new if fast else mu + _F0
+        var_new = var + rate * (dist2 - var)
+        var_new = var_min if var_new < var_min else var_new
+        var_new = var_max if var_new > var_max else var_new
+        head[_u(p)] = var_new if fast else var + _F0
+        mask[_u(p)] = 0 if fast else 1
+
+
+@njit(**_EXACT)
+def _exact_block(
+    scratch, todo, x, w, head, tail, n_modes, mask, start, stop, channels, modes,
+    alpha, prune, keep, tb, big_tb, tg, var_init, var_min, var_max, tau, detect_shadows,
+    shadow_value,
+):  # fmt: skip
+    """MOG2's general update for the pixels of ``start:stop`` that ``_fast_block`` flagged.
+
+    Each pixel's modes are copied into ``scratch`` as contiguous ``[weight, variance,
+    mean...]`` records, updated there as OpenCV's ``MOG2Invoker`` does, and copied back.
+    ``todo`` receives the indices of the flagged pixels.
+    """
+    n_ch = len(channels)
+    n_mix = len(modes)
+    n_pix = n_modes.size
+    size = 2 + n_ch
+    alpha1 = _F1 - alpha
+    n_todo = 0
+    for p in range(start, stop):  # branch-free compaction of the flagged pixels
+        todo[_u(n_todo)] = p
+        n_todo += np.int64(mask[_u(p)] != 0)
+    for i in range(n_todo):
+        p = todo[_u(i)]
+        # The pixel's value, read once (C <= 4; the unused ones fold away).
         xo = p * n_ch
-        background, nmodes = _update_pixel(
-            x, xo, st, base, plane, np.int64(n_modes[p]), n_mix, n_ch,
-            alpha, prune, tb, big_tb, tg, var_init, var_min, var_max,
-        )  # fmt: skip
-        n_modes[p] = nmodes
+        x0 = np.float32(x[_u(xo)])
+        x1 = np.float32(x[_u(xo + 1)]) if n_ch > 1 else _F0
+        x2 = np.float32(x[_u(xo + 2)]) if n_ch > 2 else _F0
+        x3 = np.float32(x[_u(xo + 3)]) if n_ch > 3 else _F0
+        nmodes = np.int64(n_modes[_u(p)])
+        used = min(nmodes + 1, n_mix)  # a new mode may take the next slot
+        for k in range(used):
+            scratch[_u(k * size)] = w[_u(k * n_pix + p)]
+        for j in range(1 + n_ch):
+            scratch[_u(1 + j)] = head[_u(j * n_pix + p)]
+        for k in range(1, used):
+            r = (p * (n_mix - 1) + k - 1) * (1 + n_ch)
+            for j in range(1 + n_ch):
+                scratch[_u(k * size + 1 + j)] = tail[_u(r + j)]
+
+        # Walk the modes until one matches: every weight decays, the matched mode learns.
+        # A pruned mode is marked with weight -1 and removed after the walk.
+        background = False
+        fits = False
+        total = _F0
+        pruned = 0
+        mode = 0
+        o = 0
+        while mode < nmodes:
+            weight = alpha1 * scratch[_u(o)] + prune
+            q = o
+            if not fits:  # the modes after the match only decay (and may be pruned)
+                var = scratch[_u(o + 1)]
+                dist2 = _F0
+                for c in range(n_ch):
+                    d = scratch[_u(o + 2 + c)] - _pick(x0, x1, x2, x3, c)
+                    dist2 += d * d
+                if total < big_tb and dist2 < tb * var:
+                    background = True
+                if dist2 < tg * var:
+                    fits = True
+                    weight += alpha
+                    # 0 / 0 when a frozen model (alpha 0) matches a weight that underflowed.
+                    rate = alpha / weight if weight > _F0 else _F0
+                    for c in range(n_ch):
+                        mu = scratch[_u(o + 2 + c)]
+                        scratch[_u(o + 2 + c)] = mu - rate * (mu - _pick(x0, x1, x2, x3, c))
+                    var_new = var + rate * (dist2 - var)
+                    var_new = var_min if var_new < var_min else var_new
+                    var_new = var_max if var_new > var_max else var_new
+                    scratch[_u(o + 1)] = var_new
+                    # Only the matched mode got heavier: bubble it up past lighter ones.
+                    while q > 0 and not weight < scratch[_u(q - size)]:
+                        _swap_records(scratch, q, q - size, size)
+                        q -= size
+            if weight < keep:
+                weight = -_F1
+                pruned += 1
+            else:
+                total += weight
+            scratch[_u(q)] = weight
+            mode += 1
+            o += size
+        if pruned:
+            nmodes = _drop_pruned(scratch, nmodes, size)
+
+        inv = _F1 / total if total > _F0 else _F0
+        for k in range(nmodes):
+            scratch[_u(k * size)] *= inv
+
+        if not fits and alpha > _F0:
+            # No mode explains the value: add one, or replace the lightest when all are used.
+            # MOG2's rule, kept as is: when the lightest mode is replaced, the weights sum
+            # to 1 - (1 - alpha) w_lightest until the next update renormalises them.
+            if nmodes == n_mix:
+                o = (n_mix - 1) * size
+            else:
+                o = nmodes * size
+                nmodes += 1
+            if nmodes == 1:
+                scratch[_u(o)] = _F1
+            else:
+                scratch[_u(o)] = alpha
+                for k in range(nmodes - 1):
+                    scratch[_u(k * size)] *= alpha1
+            for c in range(n_ch):
+                scratch[_u(o + 2 + c)] = _pick(x0, x1, x2, x3, c)
+            scratch[_u(o + 1)] = var_init
+            while o > 0 and not alpha < scratch[_u(o - size)]:
+                _swap_records(scratch, o, o - size, size)
+                o -= size
+
+        value = 255
         if background:
-            mask[p] = 0
-        elif detect_shadows and _is_shadow(
-            x, xo, st, base, plane, nmodes, n_ch, tb, big_tb, tau
-        ):  # fmt: skip
-            mask[p] = shadow_value
-        else:
-            mask[p] = 255
+            value = 0
+        elif detect_shadows:
+            # Prati's test: is the value a darker copy of one of the background modes?
+            t_weight = _F0
+            o = 0
+            for _ in range(nmodes):
+                num = _F0
+                den = _F0
+                for c in range(n_ch):
+                    mu = scratch[_u(o + 2 + c)]
+                    num += _pick(x0, x1, x2, x3, c) * mu
+                    den += mu * mu
+                if den == _F0:
+                    break
+                if num <= den and num >= tau * den:
+                    a = num / den
+                    dist2a = _F0
+                    for c in range(n_ch):
+                        d = a * scratch[_u(o + 2 + c)] - _pick(x0, x1, x2, x3, c)
+                        dist2a += d * d
+                    if dist2a < tb * scratch[_u(o + 1)] * a * a:
+                        value = shadow_value
+                        break
+                t_weight += scratch[_u(o)]
+                if t_weight > big_tb:
+                    break
+                o += size
+
+        for k in range(used):
+            w[_u(k * n_pix + p)] = scratch[_u(k * size)]
+        for j in range(1 + n_ch):
+            head[_u(j * n_pix + p)] = scratch[_u(1 + j)]
+        for k in range(1, used):
+            r = (p * (n_mix - 1) + k - 1) * (1 + n_ch)
+            for j in range(1 + n_ch):
+                tail[_u(r + j)] = scratch[_u(k * size + 1 + j)]
+        n_modes[_u(p)] = nmodes
+        mask[_u(p)] = value
 
 
 @njit(**_EXACT_PARALLEL)
 def mog2_apply(
-    frame, state, n_modes, mask, channels,
+    frame, weights, head, tail, n_modes, mask, channels, modes,
     alpha, prune, var_threshold, background_ratio, var_threshold_gen,
     var_init, var_min, var_max, shadow_threshold, detect_shadows, shadow_value, n_threads,
 ):  # fmt: skip
@@ -237,11 +316,13 @@ def mog2_apply(
 
     Parameters
     ----------
-    frame : (P, C) C-contiguous uint8, float32 or float64 array, on the 0-255 scale.
-    state : (K, P, 2 + C) C-contiguous float32 array, updated in place (module docstring).
-    n_modes : (P,) uint8 array, modes in use per pixel, updated in place.
+    frame : (P, C) C-contiguous uint8 or float32 array, on the 0-255 scale.
+    weights : (K, P) float32; head : (1 + C, P) float32; tail : (P, K - 1, 1 + C)
+        float32; n_modes : (P,) uint8. The state (module docstring), updated in place.
     mask : (P,) uint8 array, output: 0 background, ``shadow_value`` shadow, 255 foreground.
-    channels : tuple of C zeros, ``(0,) * C``: one kernel is compiled per channel count.
+    channels, modes : tuples of C and K zeros, ``(0,) * C`` and ``(0,) * K``: their
+        lengths are known when Numba compiles, so that the loops over channels and modes
+        unroll (one kernel per C and K).
     alpha, prune : float32 learning rate and ``-alpha * complexity_reduction``.
     var_threshold, background_ratio, var_threshold_gen, var_init, var_min, var_max,
     shadow_threshold : float32, MOG2's Tb, TB, Tg, initial and limit variances, tau.
@@ -249,51 +330,59 @@ def mog2_apply(
     n_threads : int, ``numba.get_num_threads()`` (one worker per thread).
     """
     n_pix = frame.shape[0]
-    n_mix = state.shape[0]
     x = frame.reshape(-1)
-    st = state.reshape(-1)
+    w = weights.reshape(-1)
+    hd = head.reshape(-1)
+    tl = tail.reshape(-1)
     n_chunks = (n_pix + CHUNK - 1) // CHUNK
     # Chunks are handed out dynamically: each thread takes the next one from a shared
-    # counter, so a thread slowed down by costlier pixels (moving regions need more modes)
-    # or by the OS never leaves the other waiting. Pixels are independent, so the result
-    # does not depend on which thread updates which chunk.
+    # counter, so a thread slowed down by costlier pixels (moving regions need the exact
+    # pass) or by the OS never leaves the other waiting. Pixels are independent, so the
+    # result does not depend on which thread updates which chunk.
     next_chunk = np.zeros(1, np.int64)
+    # Weights below this are pruned: alpha * ct, or anything not positive when that is 0.
+    keep = -prune if prune < _F0 else _F_TINY
     for _ in prange(n_threads):
+        scratch = np.empty(len(modes) * (2 + len(channels)), np.float32)
+        todo = np.empty(BLOCK, np.int64)
         chunk = _fetch_add(next_chunk)
         while chunk < n_chunks:
-            start = chunk * CHUNK
-            stop = min(n_pix, start + CHUNK)
-            _update_range(
-                x, st, n_modes, mask, start, stop, channels, n_mix,
-                alpha, prune, var_threshold, background_ratio, var_threshold_gen,
-                var_init, var_min, var_max, shadow_threshold, detect_shadows, shadow_value,
-            )  # fmt: skip
+            end = min(n_pix, (chunk + 1) * CHUNK)
+            for start in range(chunk * CHUNK, end, BLOCK):
+                stop = min(end, start + BLOCK)
+                _fast_block(
+                    x, w, hd, n_modes, mask, start, stop, channels, modes,
+                    alpha, prune, keep, var_threshold, background_ratio, var_threshold_gen,
+                    var_min, var_max,
+                )  # fmt: skip
+                _exact_block(
+                    scratch, todo, x, w, hd, tl, n_modes, mask, start, stop, channels, modes,
+                    alpha, prune, keep, var_threshold, background_ratio, var_threshold_gen,
+                    var_init, var_min, var_max, shadow_threshold, detect_shadows, shadow_value,
+                )  # fmt: skip
             chunk = _fetch_add(next_chunk)
 
 
 @njit(**_EXACT_PARALLEL)
-def mog2_background(state, n_modes, background_ratio, out):
+def mog2_background(weights, head, tail, n_modes, background_ratio, out):
     """Per pixel, the weight-averaged mean of the first modes up to the one whose running
     weight passes ``background_ratio`` (OpenCV's getBackgroundImage, before rounding).
 
-    state : (K, P, 2 + C) float32; n_modes : (P,) uint8; background_ratio : float32;
-    out : (P, C) float32, written.
+    weights : (K, P) float32; head : (1 + C, P) float32; tail : (P, K - 1, 1 + C) float32;
+    n_modes : (P,) uint8; background_ratio : float32; out : (P, C) float32, written.
     """
-    n_pix = n_modes.shape[0]
-    n_ch = out.shape[1]
-    n_chunks = (n_pix + CHUNK - 1) // CHUNK
-    for chunk in prange(n_chunks):
-        for p in range(chunk * CHUNK, min(n_pix, (chunk + 1) * CHUNK)):
+    n_pix, n_ch = out.shape
+    for p in prange(n_pix):
+        for c in range(n_ch):
+            out[p, c] = _F0
+        total = _F0
+        for k in range(np.int64(n_modes[p])):
+            wk = weights[k, p]
             for c in range(n_ch):
-                out[p, c] = _F0
-            total = _F0
-            for m in range(np.int64(n_modes[p])):
-                w = state[m, p, WEIGHT]
-                for c in range(n_ch):
-                    out[p, c] += w * state[m, p, MEAN + c]
-                total += w
-                if total > background_ratio:
-                    break
-            inv = _F1 / total if abs(total) > _FLT_EPSILON else _F0
-            for c in range(n_ch):
-                out[p, c] *= inv
+                out[p, c] += wk * (head[1 + c, p] if k == 0 else tail[p, k - 1, 1 + c])
+            total += wk
+            if total > background_ratio:
+                break
+        inv = _F1 / total if abs(total) > _FLT_EPSILON else _F0
+        for c in range(n_ch):
+            out[p, c] *= inv

@@ -3,7 +3,9 @@
 A literal, pixel-by-pixel transcription of Zivkovic's update as OpenCV's
 ``bgfg_gaussmix2.cpp`` performs it, in float32 scalars: each pixel's modes are a list of
 ``[weight, variance]`` pairs plus a ``(K, C)`` block of means, swapped together exactly as
-the C++ swaps its ``GMM`` structs. Slow on purpose; the kernels are tested against it.
+the C++ swaps its ``GMM`` structs, with the one departure ``gmmbg.kernels.online``
+documents: a pruned mode is removed from the list. Slow on purpose; the kernels are tested
+against it.
 
 State arrays are indexed per pixel: ``weights[p, k]``, ``variances[p, k]``,
 ``means[p, k, c]``, ``n_modes[p]`` (any strides, so transposed views work).
@@ -56,12 +58,12 @@ def update_pixel(x, w, var, mean, nmodes, p):
     """
     alpha, alpha1, prune = p["alpha"], f32(1) - p["alpha"], p["prune"]
     n_mix = w.size
+    # Weights below this are pruned; a weight of 0 always is.
+    keep = -prune if prune < 0 else f32(np.finfo(np.float32).smallest_subnormal)
     background = False
     fits = False
     total = f32(0)
     mode = 0
-    # OpenCV decrements nmodes inside this loop when it prunes, which also shortens the
-    # loop: the lightest mode is then neither updated nor renormalised. Reproduced as is.
     while mode < nmodes:
         weight = alpha1 * w[mode] + prune
         swaps = 0
@@ -76,7 +78,7 @@ def update_pixel(x, w, var, mean, nmodes, p):
             if dist2 < p["Tg"] * v:
                 fits = True
                 weight += alpha
-                k = alpha / weight
+                k = alpha / weight if weight > 0 else f32(0)
                 for c in range(x.size):
                     mean[mode, c] -= k * d[c]
                 v_new = v + k * (dist2 - v)
@@ -88,14 +90,18 @@ def update_pixel(x, w, var, mean, nmodes, p):
                         break
                     swaps += 1
                     _swap(w, var, mean, i, i - 1)
-        if weight < -prune:
-            weight = f32(0)
-            nmodes -= 1
+        if weight < keep:
+            weight = f32(-1)  # pruned: marked, removed after the walk
+        else:
+            total += weight
         w[mode - swaps] = weight
-        total += weight
         mode += 1
+    kept = [m for m in range(nmodes) if w[m] >= 0]
+    for new, old in enumerate(kept):
+        w[new], var[new], mean[new] = w[old], var[old], mean[old]
+    nmodes = len(kept)
 
-    inv = f32(1) / total if abs(total) > FLT_EPSILON else f32(0)
+    inv = f32(1) / total if total > 0 else f32(0)
     for m in range(nmodes):
         w[m] *= inv
 
