@@ -320,14 +320,14 @@ def atomic_path(path: str | Path, force: bool, stdout_format: str = "") -> Itera
     to_stdout = str(path) == "-"
     suffix = f".{stdout_format}" if to_stdout else Path(path).suffix
     folder = None if to_stdout else Path(path).parent
-    handle, temporary = tempfile.mkstemp(
+    handle, name = tempfile.mkstemp(
         prefix=f".{'stdout' if to_stdout else Path(path).name}.", suffix=f".partial{suffix}",
         dir=folder,
     )  # fmt: skip
-    os.close(handle)
-    temporary = Path(temporary)
-    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-    try:
+    try:  # at once: an interrupt from here on must not leave the file behind
+        temporary = Path(name)
+        os.close(handle)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         yield temporary
         if to_stdout:
             with open(temporary, "rb") as data:
@@ -337,7 +337,7 @@ def atomic_path(path: str | Path, force: bool, stdout_format: str = "") -> Itera
             check_output(path, force)  # it may have appeared while we worked
             os.replace(temporary, path)
     finally:
-        temporary.unlink(missing_ok=True)
+        Path(name).unlink(missing_ok=True)
 
 
 def _umask() -> int:
