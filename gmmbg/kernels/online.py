@@ -118,6 +118,9 @@ def _fast_block(
     n_mix = len(modes)
     n_pix = n_modes.size
     alpha1 = _F1 - alpha
+    # Mode 0 must both match (tg) and be background (tb, and background_ratio above 0):
+    # one comparison, as min(tg, tb) * var == min(tg * var, tb * var) in floating point.
+    t_fast = min(tg, tb) if _F0 < big_tb else -_F1
     for p in range(start, stop):
         n = np.int64(n_modes[_u(p)])
         dist2 = _F0
@@ -126,8 +129,7 @@ def _fast_block(
             dist2 += d * d
         var = head[_u(p)]
         w0 = alpha1 * w[_u(p)] + prune + alpha
-        fast = (n > 0) & (dist2 < tg * var) & (_F0 < big_tb) & (dist2 < tb * var)
-        fast = fast & (w0 >= keep)
+        fast = (n > 0) & (dist2 < t_fast * var) & (w0 >= keep)
         total = w0
         for k in range(1, n_mix):
             wk = alpha1 * w[_u(k * n_pix + p)] + prune
@@ -136,11 +138,12 @@ def _fast_block(
         inv = _F1 / total
         rate = alpha / w0
         # "old + 0.0" is old (the state never holds -0.0), but it keeps LLVM from turning
-        # these stores into masked stores, which are microcoded and slow on AMD CPUs.
+        # these stores into masked stores, which are microcoded and slow on AMD CPUs. The
+        # slots beyond n are stale (never read) and may decay with the others.
         for k in range(n_mix):
             old = w[_u(k * n_pix + p)]
             new = (w0 if k == 0 else alpha1 * old + prune) * inv
-            w[_u(k * n_pix + p)] = new if fast & (k < n) else old + _F0
+            w[_u(k * n_pix + p)] = new if fast else old + _F0
         for c in range(n_ch):
             mu = head[_u((1 + c) * n_pix + p)]
             new = mu - rate * (mu - np.float32(x[_u(p * n_ch + c)]))
