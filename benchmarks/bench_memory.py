@@ -4,7 +4,9 @@ The online method and the scoring pass of the batch methods stream frames: decod
 model update or scoring, and the mask encoder each hold a frame or so at a time. A batch
 method also holds its training stack, ``--max-train-frames`` frames at most, chosen evenly
 over the clip: the same size for both lengths. So peak RSS must not grow with the length
-of the video. The documented bound:
+of the video. By default the batch methods train as `gmmbg subtract` does by default
+(``pipeline.MAX_TRAINING_FRAMES``, 200 frames: a 553 MB stack at 1280x720). The documented
+bound:
 
     peak RSS < 1 GiB, and < 10% more for 1000 frames than for 250 (1280x720 RGB)
 
@@ -17,7 +19,8 @@ pipeline (VideoCapture -> apply -> VideoWriter), the peer, and `python -m gmmbg 
 (the interpreter and the CLI, without NumPy or Numba).
 
     python benchmarks/bench_memory.py [--frames 250,1000] [--size 1280x720]
-                                      [--methods online,median] [--max-train-frames 50]
+                                      [--methods online,gmm,median,kmeans,mean]
+                                      [--max-train-frames N]  (default: the CLI's, 200)
 
 Exits 1 when a gmmbg run is outside the bound.
 """
@@ -155,11 +158,14 @@ def measure(command: list[str]) -> tuple[int, float]:
     return int(fields[0]) * 1024, seconds
 
 
-def subtract_command(video: Path, masks: Path, method: str, max_train_frames: int) -> list[str]:
-    """`gmmbg subtract` of ``video`` with ``method``, writing ``masks``, quiet."""
+def subtract_command(
+    video: Path, masks: Path, method: str, max_train_frames: int | None
+) -> list[str]:
+    """`gmmbg subtract` of ``video`` with ``method``, writing ``masks``, quiet; the CLI's
+    default training frames when ``max_train_frames`` is None."""
     command = [sys.executable, "-m", "gmmbg", "subtract", str(video), "-o", str(masks)]
     command += ["--method", method, "--force"]
-    if method != "online":
+    if method != "online" and max_train_frames is not None:
         command += ["--max-train-frames", str(max_train_frames)]
     return command
 
@@ -173,8 +179,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", default="250,1000", help="clip lengths, comma-separated")
     parser.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT")
-    parser.add_argument("--methods", default="online,median", help="gmmbg methods to measure")
-    parser.add_argument("--max-train-frames", type=int, default=50)
+    parser.add_argument(
+        "--methods", default="online,gmm,median,kmeans,mean", help="gmmbg methods to measure"
+    )
+    parser.add_argument(
+        "--max-train-frames", type=int, default=None, help="default: the CLI's (200)"
+    )
     args = parser.parse_args()
     lengths = sorted(int(n) for n in args.frames.split(","))
     width, height = (int(v) for v in args.size.lower().split("x"))

@@ -65,10 +65,25 @@ def training_indices(
     return list(chosen)
 
 
+class Counted:
+    """``items`` that say how many they are (``operator.length_hint``), so that a batch model
+    allocates its training stack once instead of growing it (``pixel_gmm.stack_frames``)."""
+
+    def __init__(self, items: Iterable, count: int) -> None:
+        self.items = items
+        self.count = count
+
+    def __iter__(self) -> Iterator:
+        return iter(self.items)
+
+    def __length_hint__(self) -> int:
+        return self.count
+
+
 def train(model, path: Path, indices: list[int], progress: Progress = no_progress):
     """Fit a batch model on the frames ``indices`` of the video at ``path``; returns it."""
     frames = media.iter_frames(path, indices)
-    model.fit(progress(frames, len(indices), "training"))
+    model.fit(Counted(progress(frames, len(indices), "training"), len(indices)))
     return model
 
 

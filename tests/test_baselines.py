@@ -10,6 +10,7 @@ from naive import pixel as naive
 from gmmbg.background import METHODS, model_class
 from gmmbg.background.baselines import FrameAverage, PixelKMeans, TemporalMedian
 from gmmbg.background.pixel_gmm import PixelGMM, count_background, stack_frames
+from gmmbg.pipeline import Counted
 
 BATCH = ["gmm", "mean", "median", "kmeans"]
 H, W = 24, 32
@@ -150,6 +151,39 @@ def test_stack_frames_layout_and_rounding():
     stack = stack_frames(iter(frames))
     assert stack.shape == (3, 2, 3, 1) and stack.dtype == np.uint8
     np.testing.assert_array_equal(stack[:, 0, 0, 0], [1, 255, 255])
+
+
+@pytest.mark.parametrize("hint", [None, 5, 40, 100])
+def test_stack_frames_holds_every_frame_whatever_the_length_hint(hint):
+    """No hint (a generator: the stack doubles), a hint below the count (it doubles), exact,
+    and above (the filled part is returned)."""
+    frames, _ = street(t=40)
+    items = (f for f in frames) if hint is None else Counted((f for f in frames), hint)
+    stack = stack_frames(items)
+    np.testing.assert_array_equal(stack, frames)
+    assert stack.flags.c_contiguous
+
+
+def test_stack_frames_allocates_one_stack_when_the_count_is_known():
+    """Frames from a decoder (fresh arrays, none kept): with the count known, peak memory is
+    the stack and a frame or two, not two stacks."""
+    frames, _ = street(t=100)
+    nbytes = frames.nbytes
+
+    def decoded():
+        for frame in frames:
+            yield frame.copy()
+
+    peaks = {}
+    for name, items in (("known", Counted(decoded(), len(frames))), ("unknown", decoded())):
+        tracemalloc.start()
+        stack = stack_frames(items)
+        _, peaks[name] = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        np.testing.assert_array_equal(stack, frames)
+        del stack
+    assert peaks["known"] < 1.05 * nbytes, peaks
+    assert peaks["unknown"] > 1.2 * nbytes, peaks  # doubling: the measurement sees copies
 
 
 @pytest.mark.parametrize(

@@ -54,8 +54,10 @@ class _SingleCentre(PerPixelModel):
     def _fit_stack(self, stack: np.ndarray) -> None:
         h, w, c = stack.shape[1:]
         self.means_ = self._centre(stack).reshape(h, w, 1, c)
+
+    def _set_scoring(self) -> None:
         self.inv_scale_ = np.ones_like(self.means_)
-        self.n_background_ = np.ones((h, w), np.int64)
+        self.n_background_ = np.ones(self.means_.shape[:2], np.int64)
 
 
 class FrameAverage(_SingleCentre):
@@ -127,5 +129,7 @@ class PixelKMeans(PerPixelModel):
             self.weights_.reshape(h * w, k),
             self.n_iter_.reshape(h * w),
         )
+
+    def _set_scoring(self) -> None:
         self.inv_scale_ = np.ones_like(self.means_)
         self.n_background_ = count_background(self.weights_, self.background_ratio)
