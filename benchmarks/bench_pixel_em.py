@@ -72,6 +72,7 @@ def fit_gmmbg(stack: np.ndarray, var_min: float, var_max: float) -> tuple[np.nda
     pixel_em(
         stack, False, var_min, var_max, 1e-3, 100, 10,
         np.empty((p, 3)), np.empty((p, 3, c)), np.empty((p, 3, c)), n_iter, ll,
+        np.empty((p, c)),
     )  # fmt: skip
     return ll, n_iter
 

@@ -204,11 +204,15 @@ def test_pixel_gmm_fits_the_kernel_and_scores_by_mahalanobis():
     frames, _ = street(t=20, seed=2)
     model = PixelGMM(3, var_min=4.0, var_max=np.inf).fit(frames)
     stack = frames.reshape(20, H * W, 3)
-    weights, means, variances, n_iter, ll = naive.pixel_em(stack[:, :40], 3, var_min=4.0)
+    weights, means, variances, n_iter, ll, modes = naive.pixel_em(stack[:, :40], 3, var_min=4.0)
     np.testing.assert_allclose(model.weights_.reshape(-1, 3)[:40], weights, atol=1e-5)
     np.testing.assert_allclose(model.means_.reshape(-1, 3, 3)[:40], means, atol=1e-5)
     np.testing.assert_array_equal(model.n_iter_.reshape(-1)[:40], n_iter)
     np.testing.assert_allclose(model.log_likelihood_.reshape(-1)[:40], ll, atol=1e-5)
+    np.testing.assert_allclose(model.modes_.reshape(-1, 3)[:40], modes, atol=1e-3)
+    np.testing.assert_array_equal(
+        model.background_image(), np.clip(np.rint(model.modes_), 0, 255).astype(np.uint8)
+    )
     np.testing.assert_array_equal(
         model.n_background_, count_background(model.weights_, model.background_ratio)
     )

@@ -59,18 +59,21 @@ def test_gmm2_background_matches_the_reference(shared_media):
 
 @pytest.fixture(scope="module")
 def highway(shared_media):
-    """Training frames (CLI default: 200 spread over frames 1-469), every 5th scored frame
-    with its ground truth, and 200 frames spread over the scored range."""
+    """Training frames (200 spread over frames 1-469, as `subtract --train 0:469`), every 5th
+    scored frame with its ground truth, and the background's training frames: 200 spread
+    over the whole clip (`extract-background` by default) and over the scored range."""
     clip = shared_media / "cdnet-highway"
     first, last = metrics.read_temporal_roi(clip / "temporalROI.txt")
     scored = list(range(first - 1, last, 5))
     train = pipeline.training_indices(last, slice(0, first - 1))
+    whole = pipeline.training_indices(last)
     late = pipeline.training_indices(last, slice(first - 1, last))
-    wanted = sorted(set(train) | set(scored) | set(late))
+    wanted = sorted(set(train) | set(scored) | set(whole) | set(late))
     frames = dict(zip(wanted, media.iter_frames(clip / "input", wanted), strict=True))
     truth = [media.read_image(clip / "groundtruth" / f"gt{i + 1:06d}.png") for i in scored]
     return {
         "train": [frames[i] for i in train],
+        "whole": [frames[i] for i in whole],
         "late": [frames[i] for i in late],
         "scored": [frames[i] for i in scored],
         "truth": [t if t.ndim == 2 else t[..., 0] for t in truth],
@@ -106,17 +109,19 @@ def static_median(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.slow
-def test_highway_background_is_at_least_as_good_as_mog2(highway):
-    """AGE of the GMM background, trained on 200 frames spread over the scored range (the
-    frames the true background is defined on), against the per-pixel median of the static
-    values; MOG2 sees the whole clip. Trained on 200 frames spread over the whole clip
-    instead (warm-up included), the GMM gives 1.56: frames 1-469 are lit differently."""
+@pytest.mark.parametrize("window, maximum", [("whole", MOG2_AGE), ("late", 0.4)])
+def test_highway_background_is_at_least_as_good_as_mog2(highway, window, maximum):
+    """AGE of the GMM background against the per-pixel median of the static values of the
+    scored frames; MOG2 sees the whole clip. Default parameters, 200 training frames spread
+    over the whole clip (the default `extract-background` command; frames 1-469 are lit
+    about 3 grey levels darker: 1.28, 1.56 with the heaviest component's mean) or over the
+    scored range (the frames the true background is defined on: 0.30, was 0.73)."""
     frames = np.stack(highway["scored"]).astype(np.float32)
     frames[np.stack(highway["truth"]) != metrics.STATIC] = np.nan
     truth, static = static_median(frames)
-    background = PixelGMM().fit(highway["late"]).background_image()
+    background = PixelGMM().fit(highway[window]).background_image()
     error = metrics.age(background, truth, static)
-    assert error <= MOG2_AGE, f"AGE {error:.3f}"
+    assert error <= maximum, f"AGE {error:.3f}"
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from naive import pixel as naive
 
-from gmmbg.kernels.pixel_em import component_mask, pixel_em
+from gmmbg.kernels.pixel_em import MODE_TOL, component_mask, pixel_em
 from gmmbg.kernels.pixel_kmeans import (
     CHUNK,
     _load_distinct,
@@ -37,9 +37,9 @@ def run_em(
 ):  # fmt: skip
     _, p, c = stack.shape
     out = (np.empty((p, k)), np.empty((p, k, c)), np.empty((p, k, c)), np.empty(p, np.int64))
-    ll = np.empty(p)
-    pixel_em(stack, spherical, var_min, var_max, tol, max_iter, kmeans_iter, *out, ll)
-    return (*out, ll)
+    ll, modes = np.empty(p), np.empty((p, c))
+    pixel_em(stack, spherical, var_min, var_max, tol, max_iter, kmeans_iter, *out, ll, modes)
+    return (*out, ll, modes)
 
 
 def run_kmeans(stack, k, max_iter=100):
@@ -61,9 +61,16 @@ def canonical(fit):
 
 
 def assert_same_fit(got, want):
+    """Same fit to 1e-5; same mode to MODE_TOL (where mean-shift stops can differ by a step),
+    except where the two heaviest components tie (then either may be the start)."""
+    *fit, modes = canonical(got)
+    *want_fit, want_modes = canonical(want)
     names = ("weights", "means", "variances", "n_iter", "ll")
-    for name, g, w in zip(names, canonical(got), canonical(want), strict=True):
+    for name, g, w in zip(names, fit, want_fit, strict=True):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-5, err_msg=name)
+    weights = np.concatenate([want_fit[0], np.zeros((len(modes), 1))], axis=1)
+    untied = weights[:, 0] - weights[:, 1] > 1e-8
+    np.testing.assert_allclose(modes[untied], want_modes[untied], rtol=0, atol=MODE_TOL)
 
 
 @pytest.mark.parametrize("c", [1, 3])
@@ -106,7 +113,7 @@ def test_em_matches_naive_on_any_small_stack(t, p, c, k, levels, seed):
 
 def test_em_invariants():
     stack = scene(50, 3 * CHUNK + 5, 3)
-    weights, means, variances, n_iter, ll = run_em(stack, 4, var_min=2.0, var_max=900.0)
+    weights, means, variances, n_iter, ll, _ = run_em(stack, 4, var_min=2.0, var_max=900.0)
     for a in (weights, means, variances, ll):
         assert np.isfinite(a).all()
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-12)
@@ -117,7 +124,7 @@ def test_em_invariants():
 
 
 def test_em_constant_pixel_and_k_above_distinct_values():
-    weights, means, variances, n_iter, ll = run_em(scene(30, 2, 3), 5)
+    weights, means, variances, n_iter, ll, _ = run_em(scene(30, 2, 3), 5)
     assert np.isfinite(ll).all()
     np.testing.assert_array_equal(weights[0], [1, 0, 0, 0, 0])
     np.testing.assert_array_equal(means[0, 0], [77, 77, 77])
@@ -129,24 +136,48 @@ def test_em_constant_pixel_and_k_above_distinct_values():
 
 def test_em_constant_video():
     stack = np.full((10, 7, 3), 5, np.uint8)
-    weights, means, variances, n_iter, ll = run_em(stack, 3)
+    weights, means, variances, n_iter, ll, _ = run_em(stack, 3)
     np.testing.assert_array_equal(weights, np.tile([1.0, 0, 0], (7, 1)))
     assert np.isfinite(means).all() and np.isfinite(variances).all()
     np.testing.assert_allclose(ll, -1.5 * np.log(2 * np.pi * 4.0) - 0.0)
 
 
 def test_em_spherical_variances_are_equal_across_channels():
-    _, _, variances, _, _ = run_em(scene(40, 20, 3), 3, spherical=True)
+    _, _, variances, *_ = run_em(scene(40, 20, 3), 3, spherical=True)
     np.testing.assert_array_equal(variances, variances[..., :1].repeat(3, axis=2))
 
 
 def test_em_log_likelihood_of_returned_parameters():
     """The reported log-likelihood is that of the returned parameters."""
     stack = scene(40, 10, 3, seed=3)
-    weights, means, variances, _, ll = run_em(stack, 3)
+    weights, means, variances, _, ll, _ = run_em(stack, 3)
     for p in range(10):
         want, *_ = naive.e_step(stack[:, p].astype(float), weights[p], means[p], variances[p])
         assert ll[p] == pytest.approx(want, abs=1e-9)
+
+
+def test_mode_is_the_majority_value_not_the_mean():
+    """One broad component (variance 400) covers a 70% state at 100 and a 30% state at 160:
+    its mean sits between (118), the mode at the majority; nearer states (130) pull the mode
+    less than the mean."""
+    rng = np.random.default_rng(5)
+    minority = rng.random((200, 3)) < 0.3
+    noise = rng.normal(0, 2, (200, 3, 3))
+    for far, mean_at, mode_within in ((160, 118, 1), (130, 109, 6)):
+        values = np.where(minority, far, 100)[:, :, None] + noise
+        stack = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        _, means, _, _, _, modes = run_em(stack, 1, var_min=400.0, var_max=400.0)
+        assert (np.abs(means[:, 0] - mean_at) < 3).all()
+        assert (np.abs(modes - 100) < mode_within).all()
+
+
+def test_mode_far_from_every_value_is_finite():
+    """The heaviest mean far (over 8 sigma) from every value: the kernel weights all underflow
+    unless taken relative to the nearest value."""
+    stack = np.zeros((10, 1, 3), np.uint8)
+    stack[6:] = 255
+    *_, modes = run_em(stack, 1, var_min=100.0, var_max=100.0)
+    np.testing.assert_array_equal(modes, [[0.0, 0.0, 0.0]])
 
 
 @pytest.mark.parametrize("kernel", ["em", "kmeans"])

@@ -171,10 +171,16 @@ class PerPixelModel(BackgroundModel):
         )
         return out
 
+    def _background(self) -> np.ndarray:
+        """The background colour of each pixel, ``(H, W, C)`` float64: the heaviest
+        component's centre unless the model says otherwise."""
+        return self.means_[:, :, 0, :]
+
     def background_image(self) -> np.ndarray:
-        """The heaviest component's centre, uint8 ``(H, W)`` or ``(H, W, 3)`` like the frames."""
+        """The background colour of each pixel (``_background``), uint8 ``(H, W)`` or
+        ``(H, W, 3)`` like the frames."""
         self._check_fitted()
-        image = np.clip(np.rint(self.means_[:, :, 0, :]), 0, 255).astype(np.uint8)
+        image = np.clip(np.rint(self._background()), 0, 255).astype(np.uint8)
         return image[:, :, 0] if image.shape[2] == 1 else image
 
 
@@ -220,11 +226,26 @@ class PixelGMM(PerPixelModel):
           only swallows values near its mean (highway F 0.69 -> 0.73, the other clips
           unchanged).
 
+    The background image is each pixel's *mode* near its heaviest component: mean-shift
+    (Comaniciu & Meer 2002) over the pixel's training values from that component's mean, with
+    that component's Gaussian as the kernel; the component's most probable value, which is
+    what Stauffer & Grimson call the background. Not the mean itself: EM weighs a value by
+    its responsibility, which stays near 1 for any value no other component explains, however
+    far out in the tail, so a broad component's mean is pulled by whatever it covers (on
+    cdnet-highway: dark cars and shadows, and the first 469 frames, lit about 3 grey levels
+    darker, which are 27% of the 200 training frames spread over the clip). The kernel
+    weighs values by their distance (the mode is a redescending M-estimate of location).
+    AGE against the true background, 200 training frames, mean -> mode: cdnet-highway over
+    the whole clip 1.56 -> 1.28 (OpenCV MOG2 after the whole clip: 1.36), over frames
+    470-1700 0.73 -> 0.30; the sample street clip 0.54 -> 0.07; MAE to the seed traffic
+    clip's 2-component reference 2.24 -> 2.19 (K=2). Masks do not use it.
+
     Fitted attributes (``H, W`` the frame size, ``K`` components, ``C`` channels): ``weights_``
     ``(H, W, K)`` sorted decreasing (0 for components with no values), ``means_`` and
     ``variances_`` ``(H, W, K, C)`` (spherical: ``variances_`` is ``(H, W, K)``),
-    ``n_background_`` ``(H, W)``, ``n_iter_`` ``(H, W)``, ``log_likelihood_`` ``(H, W)`` mean
-    log-likelihood per training value, ``n_frames_``.
+    ``modes_`` ``(H, W, C)`` the background colours, ``n_background_`` ``(H, W)``,
+    ``n_iter_`` ``(H, W)``, ``log_likelihood_`` ``(H, W)`` mean log-likelihood per training
+    value, ``n_frames_``.
     """
 
     def __init__(
@@ -274,6 +295,7 @@ class PixelGMM(PerPixelModel):
         variances = np.empty((h, w, k, c))
         self.n_iter_ = np.empty((h, w), np.int64)
         self.log_likelihood_ = np.empty((h, w))
+        self.modes_ = np.empty((h, w, c))
         pixel_em(
             stack.reshape(t, h * w, c),
             COVARIANCE_TYPES[self.covariance_type],
@@ -287,9 +309,13 @@ class PixelGMM(PerPixelModel):
             variances.reshape(h * w, k, c),
             self.n_iter_.reshape(h * w),
             self.log_likelihood_.reshape(h * w),
+            self.modes_.reshape(h * w, c),
         )
         spherical = COVARIANCE_TYPES[self.covariance_type]
         self.variances_ = variances[..., 0].copy() if spherical else variances
+
+    def _background(self) -> np.ndarray:
+        return self.modes_
 
     def _set_scoring(self) -> None:
         variances = self.variances_ if self.variances_.ndim == 4 else self.variances_[..., None]

@@ -13,6 +13,10 @@ channel-major copy, so LLVM vectorises it; the exp is inlined arithmetic for the
 reason (``_exp_gap``). The loop stops when the mean log-likelihood changes by less than
 ``tol``, so the returned parameters are always the ones whose log-likelihood is returned.
 
+After EM, each pixel's *mode* (``_mode_near``): mean-shift from the heaviest component's mean
+over the pixel's values, with that component's Gaussian as the kernel. It is the background
+image of ``PixelGMM`` (see its docstring for why not the mean).
+
 Components whose responsibility mass falls under ``MIN_COUNT`` values die: weight 0, mean and
 variance frozen; they never come back (their weight stays 0) and sort last. This, with the
 variance floor, is what keeps a constant pixel or K above its number of distinct values free
@@ -42,6 +46,14 @@ MIN_COUNT = 1e-6
 LOG_2PI = np.log(2.0 * np.pi)
 EXP_TAYLOR = tuple(1.0 / math.factorial(i) for i in range(10, -1, -1))
 """1/10!, 1/9!, ..., 1/0!: the Taylor coefficients of exp, Horner order."""
+
+MODE_TOL = 1e-3
+"""Mean-shift stops when its step is under this many grey levels (the image is rounded to
+whole levels)."""
+
+MODE_MAX_ITER = 200
+"""Most mean-shift steps. On cdnet-highway (200 frames) the median pixel takes 6 steps to
+``MODE_TOL``, 99% take at most 26; the slow ones creep along a flat ridge."""
 
 NEGLIGIBLE = -37.0
 """Log-density gap to a value's most likely component under which its term counts as 0:
@@ -197,9 +209,48 @@ def _fit_pixel(x, w, spherical, var_range, tol, max_iter, kmeans_iter, params, s
 
 
 @njit(**JIT)
+def _mode_near(x, w, start, variances, gap, mode):
+    """The mode of the values ``x`` ``(C, n)`` (multiplicities ``w`` ``(n,)``) that mean-shift
+    reaches from ``start`` ``(C,)`` with a Gaussian kernel of diagonal ``variances`` ``(C,)``,
+    written to ``mode`` ``(C,)``; returns the steps taken.
+
+    Each step moves to the kernel-weighted mean of the values (Comaniciu & Meer 2002), which
+    climbs the kernel density estimate to its nearest mode. The log-weights are taken
+    relative to the nearest value's (``gap`` ``(n,)`` scratch), so that value weighs 1 and the
+    sum cannot vanish however far ``start`` lies.
+    """
+    C, n = x.shape
+    mode[:] = start
+    for step in range(1, MODE_MAX_ITER + 1):
+        gap[:] = 0.0
+        for c in range(C):
+            centre = mode[c]
+            half_inv_var = 0.5 / variances[c]
+            for t in range(n):
+                diff = x[c, t] - centre
+                gap[t] -= diff * diff * half_inv_var
+        top = gap.max()
+        total = 0.0
+        for t in range(n):
+            gap[t] = w[t] * _exp_gap(gap[t] - top)
+            total += gap[t]
+        moved = 0.0
+        for c in range(C):
+            shifted = 0.0
+            for t in range(n):
+                shifted += gap[t] * x[c, t]
+            shifted /= total
+            moved += (shifted - mode[c]) ** 2
+            mode[c] = shifted
+        if moved < MODE_TOL * MODE_TOL:
+            return step
+    return MODE_MAX_ITER
+
+
+@njit(**JIT)
 def _fit_chunk(stack, start, stop, spherical, var_range, tol, max_iter, kmeans_iter, out):
     """``pixel_em`` for pixels ``start:stop``, with scratch allocated once for all."""
-    weights, means, variances, n_iter, log_likelihood = out
+    weights, means, variances, n_iter, log_likelihood, modes = out
     T, _, C = stack.shape
     K = weights.shape[1]
     table = np.empty((2, table_size(T)), np.int64)
@@ -228,6 +279,8 @@ def _fit_chunk(stack, start, stop, spherical, var_range, tol, max_iter, kmeans_i
         )  # fmt: skip
         # nk and s1 are free again: scratch for the sort.
         _sort_by_weight(weights[p], (means[p], variances[p]), order, nk, s1)
+        _mode_near(values[: C * n].reshape(C, n), counts[:n], means[p, 0], variances[p, 0],
+                   d[:n], modes[p])  # fmt: skip
 
 
 @njit(**PARALLEL_JIT)
@@ -244,8 +297,9 @@ def pixel_em(
     variances,
     n_iter,
     log_likelihood,
+    modes,
 ):
-    """Fit a Gaussian mixture to every pixel's values over time.
+    """Fit a Gaussian mixture to every pixel's values over time, and find its mode.
 
     Parameters
     ----------
@@ -272,9 +326,12 @@ def pixel_em(
         EM iterations done.
     log_likelihood : (P,) float64, out
         Mean log-likelihood per value of the returned parameters.
+    modes : (P, C) float64, out
+        The mode of the pixel's values nearest the heaviest component (``_mode_near``, with
+        that component's variances).
     """
     P = stack.shape[1]
-    out = (weights, means, variances, n_iter, log_likelihood)
+    out = (weights, means, variances, n_iter, log_likelihood, modes)
     n_chunks = (P + CHUNK - 1) // CHUNK
     stride = chunk_stride(n_chunks)
     for i in prange(n_chunks):

@@ -91,9 +91,25 @@ def e_step(x, weights, means, variances):
     return log_sum.mean(), resp.sum(axis=0), resp.T @ x, resp.T @ (x * x)
 
 
+def mode_near(x, start, variances, tol=1e-3, max_iter=200):
+    """Mean-shift over ``x`` ``(T, C)`` from ``start`` ``(C,)``, Gaussian kernel of diagonal
+    ``variances`` ``(C,)``: step to the kernel-weighted mean until the step is under ``tol``."""
+    mode = np.array(start, dtype=float)
+    for _ in range(max_iter):
+        log_kernel = -0.5 * (((x - mode) ** 2) / variances).sum(axis=1)
+        kernel = np.exp(log_kernel - log_kernel.max())
+        shifted = kernel @ x / kernel.sum()
+        moved = ((shifted - mode) ** 2).sum()
+        mode = shifted
+        if moved < tol**2:
+            break
+    return mode
+
+
 def em_pixel(x, k, spherical, var_min, var_max, tol, max_iter, kmeans_iter):
     """EM for one pixel's values ``x`` ``(T, C)`` float: (weights, means, variances, n_iter,
-    mean log-likelihood), components sorted by weight."""
+    mean log-likelihood, mode), components sorted by weight; the mode is ``mode_near`` from
+    the heaviest component."""
     centres, n_seeds = seeds(x, k)
     centres, labels, _, _ = lloyd(x, centres, n_seeds, kmeans_iter)
     onehot = np.eye(k)[labels]
@@ -110,7 +126,8 @@ def em_pixel(x, k, spherical, var_min, var_max, tol, max_iter, kmeans_iter):
         if abs(ll - previous) < tol:
             break
     order = np.argsort(-weights, kind="stable")
-    return weights[order], means[order], variances[order], n_iter, ll
+    weights, means, variances = weights[order], means[order], variances[order]
+    return weights, means, variances, n_iter, ll, mode_near(x, means[0], variances[0])
 
 
 def pixel_em(
