@@ -28,6 +28,10 @@ def no_progress(items: Iterable, total: int, description: str) -> Iterable:
     return items
 
 
+# Command-line spellings of the model parameters whose flag is not "--" + their name.
+_FLAGS = {"n_components": "-k", "detect_shadows": "--shadows/--no-shadows"}
+
+
 def build_model(method: str, **options):
     """The background model for ``method``, given the options the user set (None = default).
 
@@ -40,7 +44,7 @@ def build_model(method: str, **options):
     accepted = inspect.signature(cls).parameters
     given = {name: value for name, value in options.items() if value is not None}
     for name in sorted(set(given) - set(accepted)):
-        flag = "--" + name.replace("_", "-")
+        flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
         warnings.warn(f"{flag} has no effect with --method {method}", stacklevel=2)
     return cls(**{name: value for name, value in given.items() if name in accepted})
 

@@ -240,3 +240,13 @@ def test_a_failed_model_save_leaves_no_model_file(run, video, tmp_path, monkeypa
     assert "No space left on device" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not any(p.name.startswith((".model", "model")) for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "method, args, flag",
+    [("gmm", ["--no-shadows"], "--shadows/--no-shadows"), ("median", ["-k", "2"], "-k")],
+)
+def test_options_a_method_ignores_are_named_as_typed(run, video, method, args, flag):
+    result = run("subtract", video, "--method", method, "-o", "masks.gif", *args)
+    assert result.exit_code == 0, result.output
+    assert f"{flag} has no effect with --method {method}" in result.stderr
