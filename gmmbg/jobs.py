@@ -43,10 +43,23 @@ def quiet(message: str, level: int = 0) -> None:
 def check_subtract(method: str, learning_rate: float, load_model: PathLike | None) -> None:
     """Raise ValueError for a combination of subtract options that cannot work (the command
     line checks them before any work, as usage errors)."""
-    if learning_rate != -1 and not 0 <= learning_rate <= 1:
-        raise ValueError(f"--learning-rate {learning_rate}: use -1 (automatic) or 0 to 1")
+    if learning_rate != -1 and not 0 <= learning_rate < 1:
+        raise ValueError(
+            f"--learning-rate {learning_rate}: use -1 (automatic) or a rate from 0 to below 1 "
+            "(1 would restart the model on every frame)"
+        )
     if load_model is not None and method != "online":
         raise ValueError("--load-model needs --method online")
+
+
+def _check_resumable(model, path: PathLike, info: media.VideoInfo) -> None:
+    """Refuse a loaded online model that this video's frames would silently reset."""
+    height, width = model.frame_shape_[:2]
+    if (info.height, info.width) != (height, width):
+        raise ValueError(
+            f"{path}: the model was learned on {width}x{height} frames and this video is "
+            f"{info.width}x{info.height}: resume a model only on the video it was saved from"
+        )
 
 
 def check_compare(
@@ -97,6 +110,18 @@ def subtract(
             from gmmbg.background import OnlineGMM
 
             model = OnlineGMM.load(media.check_input(load_model))
+            _check_resumable(model, load_model, info)
+            ignored = {
+                "-k": n_components,
+                "--history": history,
+                "--var-threshold": var_threshold,
+                "--shadows/--no-shadows": shadows,
+            }
+            for flag in (flag for flag, value in ignored.items() if value is not None):
+                warnings.warn(
+                    f"{flag} has no effect with --load-model: the model keeps its own parameters",
+                    stacklevel=2,
+                )
         else:
             model = pipeline.build_model(
                 method, n_components=n_components, threshold=threshold, history=history,

@@ -205,6 +205,7 @@ def test_default_output_names(run, video, tmp_path):
         (["subtract", "clip.gif", "--threshold", "nan"], 2, ">= 0"),
         (["subtract", "clip.gif", "--train", "a:b"], 2, "START:STOP"),
         (["subtract", "clip.gif", "--learning-rate", "3"], 2, "learning-rate"),
+        (["subtract", "clip.gif", "--learning-rate", "1"], 2, "restart the model"),
         (["subtract", "one.png"], 1, "frame"),
         (["subtract", "clip.gif", "--method", "nope"], 2, "nope"),
         (["subtract", "clip.gif", "--load-model", "x.npz"], 2, "--method online"),
@@ -225,8 +226,19 @@ def test_online_save_and_resume(run, video, tmp_path):
                  "--save-model", "model.npz")  # fmt: skip
     assert result.exit_code == 0, result.output
     result = run("subtract", video, "--method", "online", "--load-model", "model.npz",
-                 "-o", "b.gif")  # fmt: skip
+                 "-o", "b.gif", "--history", "50")  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert "--history has no effect with --load-model" in result.stderr
+    iio.imwrite(tmp_path / "other.gif", np.zeros((3, 10, 12, 3), np.uint8))
+    result = run("subtract", "other.gif", "--method", "online", "--load-model", "model.npz",
+                 "-o", "c.gif")  # fmt: skip
+    assert result.exit_code == 1
+    assert "learned on 80x24 frames and this video is 12x10" in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "c.gif").exists()
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    result = run("subtract", video, "--method", "online", "--load-model", "bad.npz", "-o", "d.gif")
+    assert result.exit_code == 1 and "not a readable OnlineGMM model" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_a_failed_model_save_leaves_no_model_file(run, video, tmp_path, monkeypatch):

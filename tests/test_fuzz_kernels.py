@@ -316,7 +316,7 @@ BATCH_MODELS = {
     "mean": lambda k, var: FrameAverage(),
     "median": lambda k, var: TemporalMedian(),
 }
-FITTED = ("means_", "inv_scale_", "n_background_", "weights_", "variances_", "n_iter_")
+FITTED = ("means_", "inv_scale_", "n_background_", "weights_", "variances_", "n_iter_", "modes_")
 
 
 @pytest.mark.parametrize("channels", [1, 3], ids=["gray", "rgb"])
@@ -466,13 +466,11 @@ def test_online_weights_after_pruning_sum_to_one():
     """MOG2 keeps a pruned mode, weight 0, among the pixel's modes and drops the last one;
     OnlineGMM removes the pruned mode."""
     model = OnlineGMM(n_components=3, history=2, complexity_reduction=0.5)
-    # alpha = 1/2 on the third frame: the 100 mode decays to 0 and is pruned, which ends the
-    # loop before the 0 mode it hides is even tested; 0 comes back as a new mode of weight 1/2.
+    # alpha = 1/2 on the third frame: the 0 mode matches, the 100 mode falls below alpha * ct
+    # and is pruned (MOG2 would keep it with weight 0 ahead of the 0 mode and stop there).
     for value in (0, 100, 0):
         model.apply(_gray_pixel(value))
-    n = model.n_modes_[0]
-    assert (model.weights_[:n, 0] > 0).all()
-    np.testing.assert_allclose(model.weights_[:n, 0].sum(), 1.0, rtol=0, atol=WEIGHT_SUM_TOL)
+    assert model.n_modes_[0] == 1 and model.weights_[0, 0] == 1 and model.means_[0, 0, 0] == 0
 
 
 def test_online_frozen_update_of_a_pruned_mode_stays_finite():
@@ -480,17 +478,19 @@ def test_online_frozen_update_of_a_pruned_mode_stays_finite():
     alpha / weight = 0 / 0."""
     model = OnlineGMM(n_components=3, history=2)
     # 0, 100, 200 fill the three modes; 200 twice more starves 100 and 0; the final 0 prunes
-    # the 100 mode (weight 0, still counted in n_modes) and re-adds 0 above it.
+    # the 100 mode and matches the 0 mode (MOG2 would keep 100 with weight 0, in use).
     for value in (0, 100, 200, 200, 200, 0):
         model.apply(_gray_pixel(value))
-    n = model.n_modes_[0]
-    assert (model.weights_[:n, 0] > 0).all()
+    assert model.n_modes_[0] == 2 and (model.weights_[:2, 0] > 0).all()
     model.apply(_gray_pixel(100), learning_rate=0)
     assert np.isfinite(model.means_).all() and np.isfinite(model.variances_).all()
 
 
-def test_online_complexity_reduction_of_one_is_refused():
-    """With complexity_reduction >= 1 even the matched mode's weight (1 - alpha) w +
-    alpha (1 - ct) falls to 0 or below: every mode would be pruned (or divide by 0)."""
+@pytest.mark.parametrize("complexity_reduction", [0.75, 1.0])
+def test_online_complexity_reduction_above_half_is_refused(complexity_reduction):
+    """Above 0.5 a mode that has just matched, of weight down to alpha (1 - ct), can fall
+    below the pruning threshold alpha * ct: the pixel would lose the mode that explains it
+    (at 1 or more, divide by 0)."""
+    model = OnlineGMM(history=1, complexity_reduction=complexity_reduction)
     with pytest.raises(ValueError, match="complexity_reduction must be in"):
-        OnlineGMM(history=1, complexity_reduction=1.0).apply(_gray_pixel(100))
+        model.apply(_gray_pixel(100))

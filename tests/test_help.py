@@ -87,4 +87,4 @@ def test_help_renders_the_stated_defaults():
     assert "(default: 2.5)" in text
     assert "(default: 60, 60, 50)" in text
     assert "varThreshold; default: 16)" in text
-    assert "(default: 3 for gmm and kmeans, 5 for online)" in text
+    assert "(default: 3 for gmm, 3 for kmeans, 5 for online)" in text

@@ -210,6 +210,38 @@ def test_load_rejects_other_files(tmp_path):
         OnlineGMM.load(path)
 
 
+def _saved(tmp_path, **changes):
+    """A saved model's arrays, with ``changes``, written back to a new file."""
+    model = trained(synthetic_clip(n_frames=3, seed=8))
+    model.save(tmp_path / "good.npz")
+    with np.load(tmp_path / "good.npz") as data:
+        arrays = {**dict(data), **changes}
+    np.savez(tmp_path / "changed.npz", **arrays)
+    return tmp_path / "changed.npz"
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"format": np.int64(1)}, "another version of gmmbg"),
+        ({"tail_": np.zeros((2, 2, 2), np.float32)}, "damaged"),
+        ({"weights_": np.zeros((5, 7 * 9), np.float64)}, "damaged"),
+        ({"n_modes_": np.full(7 * 9, 9, np.uint8)}, "damaged"),
+    ],
+    ids=["old-format", "tail-shape", "weights-dtype", "mode-counts"],
+)
+def test_load_refuses_files_the_kernel_cannot_trust(tmp_path, changes, message):
+    with pytest.raises(ValueError, match=message):
+        OnlineGMM.load(_saved(tmp_path, **changes))
+
+
+def test_load_of_a_truncated_file_is_a_value_error(tmp_path):
+    good = _saved(tmp_path)
+    (tmp_path / "cut.npz").write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match="not a readable OnlineGMM model"):
+        OnlineGMM.load(tmp_path / "cut.npz")
+
+
 @pytest.mark.parametrize(
     "second",
     [np.zeros((6, 5, 3), np.uint8), np.zeros((5, 4), np.uint8), np.zeros((5, 4, 3), np.float32)],

@@ -44,7 +44,7 @@ class BackgroundModel:
 
     def get_params(self) -> dict:
         """The constructor's parameters by name (for reports and --json)."""
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+        return {k: v for k, v in vars(self).items() if not (k.endswith("_") or k.startswith("_"))}
 
 
 def check_frame(frame: np.ndarray) -> np.ndarray:

@@ -4,19 +4,22 @@
 to ``n_components`` Gaussians, sorted by weight, updated with learning rate
 ``1 / min(2 n, history)`` for the n-th frame. Parameters, defaults, the learning-rate ramp,
 shadow detection and the background image follow ``cv2.createBackgroundSubtractorMOG2``,
-so that users can switch; the masks agree with OpenCV's pixel for pixel.
+so that users can switch; the masks agree with OpenCV's bit for bit, except after the rare
+pruning that MOG2 gets wrong (see ``gmmbg.kernels.online``).
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from collections.abc import Iterable
 
 import numba
 import numpy as np
 
 from gmmbg.background.base import BackgroundModel, check_frame
-from gmmbg.kernels.online import mog2_apply, mog2_background
+from gmmbg.kernels.online import BLOCK, mog2_apply, mog2_background
 
 _PARAMS = (
     "history",
@@ -34,6 +37,17 @@ _PARAMS = (
 )
 _STATE = ("weights_", "head_", "tail_", "n_modes_")
 _SAVE_FORMAT = 2  # 2: tail_ is (H*W, K - 1, 1 + C)
+
+
+def _work_buffers(n_components: int, n_channels: int) -> tuple[np.ndarray, ...]:
+    """The kernel's scratch space, one row per thread Numba may run: allocated with the
+    model, so that ``apply`` allocates nothing."""
+    threads = numba.config.NUMBA_NUM_THREADS
+    return (
+        np.empty((threads, n_components * (2 + n_channels)), np.float32),
+        np.empty((threads, BLOCK), np.int64),
+        np.zeros(1, np.int64),
+    )
 
 
 class OnlineGMM(BackgroundModel):
@@ -68,7 +82,8 @@ class OnlineGMM(BackgroundModel):
     mean), ``tail_`` ``(H*W, K - 1, 1 + C)`` (the other modes'), ``n_modes_`` ``(H*W,)``
     uint8 (modes in use, sorted by weight; ``variances_`` and ``means_`` gather them),
     ``n_frames_`` (frames since initialisation), ``frame_shape_`` ``(H, W, C)`` and
-    ``frame_dtype_``.
+    ``frame_dtype_``. Only the first ``n_modes_[p]`` modes of pixel ``p`` mean anything: the
+    slots after them hold stale values (even negative weights), never read.
     """
 
     needs_training = False
@@ -158,6 +173,7 @@ class OnlineGMM(BackgroundModel):
             np.float32(self.shadow_threshold),
             bool(self.detect_shadows),
             np.uint8(self.shadow_value),
+            *self._work,
             numba.get_num_threads(),
         )
         return mask
@@ -211,34 +227,74 @@ class OnlineGMM(BackgroundModel):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> OnlineGMM:
-        """Read a model written by ``save``: its parameters and state, ready to continue."""
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in ("format", "n_frames_", *_PARAMS, *_STATE) if k not in data]
-            if missing or int(data["format"]) != _SAVE_FORMAT:
-                raise ValueError(
-                    f"{os.fspath(path)!r} is not an OnlineGMM model saved by OnlineGMM.save"
-                )
-            model = cls(**{name: data[name].item() for name in _PARAMS})
-            for name in _STATE:
-                setattr(model, name, np.ascontiguousarray(data[name]))
-            model.n_frames_ = int(data["n_frames_"])
-            model.frame_shape_ = tuple(int(v) for v in data["frame_shape_"])
-            model.frame_dtype_ = np.dtype(str(data["frame_dtype_"]))
+        """Read a model written by ``save``: its parameters and state, ready to continue.
+
+        Raises ValueError for a file that is not such a model, comes from another format
+        version, or is damaged (the kernel trusts the state's shapes, so they are checked).
+        """
+        name = os.fspath(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = [k for k in ("format", "n_frames_", *_PARAMS, *_STATE) if k not in data]
+                if missing:
+                    raise ValueError(f"{name!r} is not an OnlineGMM model saved by OnlineGMM.save")
+                if int(data["format"]) != _SAVE_FORMAT:
+                    raise ValueError(
+                        f"{name!r} was saved by another version of gmmbg (model format "
+                        f"{int(data['format'])}, this one reads {_SAVE_FORMAT}): learn it again"
+                    )
+                model = cls(**{key: data[key].item() for key in _PARAMS})
+                model._check_params()
+                model.frame_shape_ = tuple(int(v) for v in data["frame_shape_"])
+                model.frame_dtype_ = np.dtype(str(data["frame_dtype_"]))
+                model.n_frames_ = int(data["n_frames_"])
+                layout = model._state_layout(model.frame_shape_)
+                for key, (shape, dtype) in layout.items():
+                    value = data[key]
+                    if value.shape != shape or value.dtype != dtype:
+                        raise ValueError(f"{name!r} is damaged: its {key} does not fit the model")
+                    setattr(model, key, np.ascontiguousarray(value))
+                model._work = _work_buffers(model.n_components, model.frame_shape_[2])
+        except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, TypeError) as error:
+            raise ValueError(f"{name!r} is not a readable OnlineGMM model ({error})") from error
+        if model.n_modes_.max(initial=0) > model.n_components or model.n_frames_ < 1:
+            raise ValueError(f"{name!r} is damaged: its mode counts do not fit the model")
         return model
 
     def _initialize(self, shape: tuple[int, int, int], dtype: np.dtype) -> None:
         """Validate the parameters and allocate an empty model for frames of ``shape``."""
+        self._check_params()
+        for name, (state_shape, state_dtype) in self._state_layout(shape).items():
+            setattr(self, name, np.zeros(state_shape, state_dtype))
+        self._work = _work_buffers(int(self.n_components), shape[2])
+        self.n_frames_ = 0
+        self.frame_shape_ = shape
+        self.frame_dtype_ = np.dtype(dtype)
+
+    def _state_layout(self, shape: tuple[int, int, int]) -> dict[str, tuple[tuple, np.dtype]]:
+        """Shape and dtype of each state array for frames of ``shape`` ``(H, W, C)``."""
+        height, width, n_ch = shape
+        n_pix, k = height * width, int(self.n_components)
+        return {
+            "weights_": ((k, n_pix), np.dtype(np.float32)),
+            "head_": ((1 + n_ch, n_pix), np.dtype(np.float32)),
+            "tail_": ((n_pix, k - 1, 1 + n_ch), np.dtype(np.float32)),
+            "n_modes_": ((n_pix,), np.dtype(np.uint8)),
+        }
+
+    def _check_params(self) -> None:
+        """Raise ValueError for a parameter the update cannot work with."""
         if int(self.history) < 1:
             raise ValueError(f"history must be at least 1, got {self.history}")
         if not 1 <= int(self.n_components) <= 255:
             raise ValueError(f"n_components must be in 1-255, got {self.n_components}")
         if not 0 <= int(self.shadow_value) <= 255:
             raise ValueError(f"shadow_value must be in 0-255, got {self.shadow_value}")
-        # A matched mode's weight is at least alpha * (1 - complexity_reduction): 1 or more
-        # would prune every mode, even the one that explains the pixel.
-        if not 0 <= self.complexity_reduction < 1:
+        # A matched mode's weight can be as low as alpha * (1 - ct) while modes below
+        # alpha * ct are pruned: above 0.5, a new mode would be pruned as soon as it matches.
+        if not 0 <= self.complexity_reduction <= 0.5:
             raise ValueError(
-                f"complexity_reduction must be in [0, 1), got {self.complexity_reduction}"
+                f"complexity_reduction must be in [0, 0.5], got {self.complexity_reduction}"
             )
         for name in ("var_init", "var_min", "var_max"):
             if not 0 < getattr(self, name) < np.inf:
@@ -246,15 +302,6 @@ class OnlineGMM(BackgroundModel):
         for name in ("var_threshold", "var_threshold_gen", "background_ratio", "shadow_threshold"):
             if not 0 <= getattr(self, name) < np.inf:
                 raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
-        height, width, n_ch = shape
-        n_pix, k = height * width, int(self.n_components)
-        self.weights_ = np.zeros((k, n_pix), np.float32)
-        self.head_ = np.zeros((1 + n_ch, n_pix), np.float32)
-        self.tail_ = np.zeros((n_pix, k - 1, 1 + n_ch), np.float32)
-        self.n_modes_ = np.zeros(n_pix, np.uint8)
-        self.n_frames_ = 0
-        self.frame_shape_ = shape
-        self.frame_dtype_ = np.dtype(dtype)
 
     def _check_initialized(self) -> None:
         if getattr(self, "n_frames_", 0) == 0:

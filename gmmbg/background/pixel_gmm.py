@@ -50,13 +50,13 @@ def stack_frames(frames: Iterable[np.ndarray]) -> np.ndarray:
     or yields more gets a stack that doubles when full, so memory peaks near two stacks then;
     one that yields fewer gets the filled part (a view: the rest was never committed).
     """
-    capacity = operator.length_hint(frames, MIN_CAPACITY)
+    capacity = operator.length_hint(frames, 0) or MIN_CAPACITY
     stack = None
     count = 0
     for count, frame in enumerate(frames, start=1):
         pixels = as_pixels(frame)
         if stack is None:
-            stack = np.empty((max(capacity, MIN_CAPACITY), *pixels.shape), np.uint8)
+            stack = np.empty((capacity, *pixels.shape), np.uint8)
         elif pixels.shape != stack.shape[1:]:
             (h, w, c), (h0, w0, c0) = pixels.shape, stack.shape[1:]
             raise ValueError(

@@ -193,7 +193,7 @@ video_model_options = stack(
     click.option("-k", "--components", "k", type=Components(allow_auto=False, maximum=64),
                  default=None, metavar="N", help="Mixture components (gmm, online) or "
                  "clusters (kmeans) per pixel, 1-64; mean and median take none (default: "
-                 f"{_K['gmm']} for gmm and kmeans, {_K['online']} for online)."),
+                 f"{_K['gmm']} for gmm, {_K['kmeans']} for kmeans, {_K['online']} for online)."),
     click.option("--max-train-frames", type=click.IntRange(min=2), default=MAX_TRAIN_FRAMES,
                  show_default=True, metavar="FRAMES", help="Batch methods (all but online) "
                  "hold at most this many training frames in memory, spread evenly over the "

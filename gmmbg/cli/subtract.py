@@ -54,7 +54,7 @@ from gmmbg.cli.options import (
     default=-1.0,
     show_default=True,
     help="online: learning rate per frame: -1 automatic (1/min(2n, history) at the n-th "
-    "frame), 0 frozen, up to 1 fixed. Batch methods do not learn while scoring.",
+    "frame), 0 frozen, or a fixed rate below 1. Batch methods do not learn while scoring.",
 )
 @click.option(
     "--shadows/--no-shadows",
@@ -74,7 +74,7 @@ from gmmbg.cli.options import (
     type=FrameSlice(),
     default=None,
     help="Frames to write masks for, a 0-based slice of frame indices; online still learns "
-    "from every frame before the last one (default: every frame).",
+    "from every frame up to the last one asked for (default: every frame).",
 )
 @click.option(
     "--save-model",

@@ -21,7 +21,7 @@ Arithmetic is float32 in OpenCV's order of operations and the kernels are compil
 fastmath (fused multiply-adds or reassociation would move thresholds by an ulp), so that the
 masks and the state match OpenCV's ``BackgroundSubtractorMOG2`` bit for bit. One departure:
 a mode is pruned when its weight falls below ``alpha * complexity_reduction`` (or to 0,
-which a frozen model or ``complexity_reduction`` 0 can reach by underflow), and a pruned
+which ``complexity_reduction`` 0 allows: by underflow, or at once when alpha is 1), and a pruned
 mode is removed from the pixel's list. MOG2 leaves it in place with weight 0 and drops the
 last mode instead, unvisited, which breaks the invariants (modes in use have positive
 weights, sorted) and lets a frozen update divide 0 by 0. When the pruned mode is the
@@ -46,7 +46,9 @@ _EXACT_PARALLEL = {**_EXACT, "parallel": True}
 _F0 = np.float32(0.0)
 _F1 = np.float32(1.0)
 _FLT_EPSILON = np.float32(np.finfo(np.float32).eps)
-_F_TINY = np.float32(np.finfo(np.float32).smallest_subnormal)
+# The smallest normal float32: weights below it count as 0 (even where the CPU flushes
+# subnormals to zero).
+_F_TINY = np.float32(np.finfo(np.float32).tiny)
 
 # Flat offsets are cast to unsigned where they subscript (``w[_u(k * n_pix + p)]``): Numba
 # then omits the negative-index wraparound it adds to every signed subscript.
@@ -77,6 +79,13 @@ def _fetch_add(typingctx, counter):
 def _pick(v0, v1, v2, v3, c):
     """Element ``c`` of ``(v0, v1, v2, v3)``; folds away when ``c`` is a constant."""
     return v0 if c == 0 else (v1 if c == 1 else (v2 if c == 2 else v3))
+
+
+@njit(inline="always", **_EXACT)
+def _clamp(value, low, high):
+    """``value`` limited to ``[low, high]``, compared as MOG2 does."""
+    value = low if value < low else value
+    return high if value > high else value
 
 
 @njit(inline="always", **_EXACT)
@@ -148,9 +157,7 @@ def _fast_block(
             mu = head[_u((1 + c) * n_pix + p)]
             new = mu - rate * (mu - np.float32(x[_u(p * n_ch + c)]))
             head[_u((1 + c) * n_pix + p)] = new if fast else mu + _F0
-        var_new = var + rate * (dist2 - var)
-        var_new = var_min if var_new < var_min else var_new
-        var_new = var_max if var_new > var_max else var_new
+        var_new = _clamp(var + rate * (dist2 - var), var_min, var_max)
         head[_u(p)] = var_new if fast else var + _F0
         mask[_u(p)] = 0 if fast else 1
 
@@ -217,15 +224,13 @@ def _exact_block(
                 if dist2 < tg * var:
                     fits = True
                     weight += alpha
-                    # 0 / 0 when a frozen model (alpha 0) matches a weight that underflowed.
+                    # Defensive: 0 / 0 if a frozen model (alpha 0) met a weight of 0, which
+                    # the update never leaves in use but a hand-made state could hold.
                     rate = alpha / weight if weight > _F0 else _F0
                     for c in range(n_ch):
                         mu = scratch[_u(o + 2 + c)]
                         scratch[_u(o + 2 + c)] = mu - rate * (mu - _pick(x0, x1, x2, x3, c))
-                    var_new = var + rate * (dist2 - var)
-                    var_new = var_min if var_new < var_min else var_new
-                    var_new = var_max if var_new > var_max else var_new
-                    scratch[_u(o + 1)] = var_new
+                    scratch[_u(o + 1)] = _clamp(var + rate * (dist2 - var), var_min, var_max)
                     # Only the matched mode got heavier: bubble it up past lighter ones.
                     while q > 0 and not weight < scratch[_u(q - size)]:
                         _swap_records(scratch, q, q - size, size)
@@ -313,7 +318,8 @@ def _exact_block(
 def mog2_apply(
     frame, weights, head, tail, n_modes, mask, channels, modes,
     alpha, prune, var_threshold, background_ratio, var_threshold_gen,
-    var_init, var_min, var_max, shadow_threshold, detect_shadows, shadow_value, n_threads,
+    var_init, var_min, var_max, shadow_threshold, detect_shadows, shadow_value,
+    work, todo_lists, next_chunk, n_threads,
 ):  # fmt: skip
     """Update every pixel's mixture with one frame and write its foreground mask.
 
@@ -330,6 +336,8 @@ def mog2_apply(
     var_threshold, background_ratio, var_threshold_gen, var_init, var_min, var_max,
     shadow_threshold : float32, MOG2's Tb, TB, Tg, initial and limit variances, tau.
     detect_shadows : bool. shadow_value : uint8.
+    work : (T, K * (2 + C)) float32, todo_lists : (T, BLOCK) int64, next_chunk : (1,)
+        int64: scratch space, allocated once by the caller (T >= n_threads).
     n_threads : int, ``numba.get_num_threads()`` (one worker per thread).
     """
     n_pix = frame.shape[0]
@@ -342,12 +350,12 @@ def mog2_apply(
     # counter, so a thread slowed down by costlier pixels (moving regions need the exact
     # pass) or by the OS never leaves the other waiting. Pixels are independent, so the
     # result does not depend on which thread updates which chunk.
-    next_chunk = np.zeros(1, np.int64)
+    next_chunk[0] = 0
     # Weights below this are pruned: alpha * ct, or anything not positive when that is 0.
     keep = -prune if prune < _F0 else _F_TINY
-    for _ in prange(n_threads):
-        scratch = np.empty(len(modes) * (2 + len(channels)), np.float32)
-        todo = np.empty(BLOCK, np.int64)
+    for thread in prange(n_threads):
+        scratch = work[thread]
+        todo = todo_lists[thread]
         chunk = _fetch_add(next_chunk)
         while chunk < n_chunks:
             end = min(n_pix, (chunk + 1) * CHUNK)

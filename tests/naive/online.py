@@ -59,7 +59,7 @@ def update_pixel(x, w, var, mean, nmodes, p):
     alpha, alpha1, prune = p["alpha"], f32(1) - p["alpha"], p["prune"]
     n_mix = w.size
     # Weights below this are pruned; a weight of 0 always is.
-    keep = -prune if prune < 0 else f32(np.finfo(np.float32).smallest_subnormal)
+    keep = -prune if prune < 0 else f32(np.finfo(np.float32).tiny)
     background = False
     fits = False
     total = f32(0)
