@@ -45,7 +45,7 @@ def _work_buffers(n_components: int, n_channels: int) -> tuple[np.ndarray, ...]:
     threads = numba.config.NUMBA_NUM_THREADS
     return (
         np.empty((threads, n_components * (2 + n_channels)), np.float32),
-        np.empty((threads, BLOCK), np.int64),
+        np.empty((threads, 2, BLOCK), np.int64),
         np.zeros(1, np.int64),
     )
 
