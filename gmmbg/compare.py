@@ -532,13 +532,17 @@ def _check_inputs(
 
 
 def _train(models, results, batch, video, training, progress) -> None:
-    """Decode the training frames once and fit every batch model on them, timed."""
-    frames = list(progress(media.iter_frames(video, training), len(training), "reading training"))
+    """Decode the training frames once, into one stack that every batch model is fitted on
+    (timed), so that memory holds one stack, not one per model."""
+    from gmmbg.background.pixel_gmm import stack_frames
+
+    frames = progress(media.iter_frames(video, training), len(training), "reading training")
+    stack = stack_frames(pipeline.Counted(frames, len(training)))
     for name in batch:
         start = time.perf_counter()
-        models[name].fit(progress(frames, len(frames), f"training {name}"))
+        models[name].fit(stack)
         results[name].train_seconds = time.perf_counter() - start
-        results[name].train_frames = len(frames)
+        results[name].train_frames = len(stack)
 
 
 def _background_scores(background: np.ndarray, truth: np.ndarray) -> dict[str, float]:

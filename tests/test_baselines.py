@@ -249,3 +249,13 @@ def test_pixel_kmeans_matches_the_reference_and_the_ratio_rule():
     ones = np.ones_like(model.means_)
     want = naive.component_mask(frames[9], model.means_, ones, model.n_background_, 25)
     np.testing.assert_array_equal(model.apply(frames[9]), want)
+
+
+def test_one_stack_serves_several_models_unchanged():
+    """compare fits every batch model on one stack: it is used as is, and only read."""
+    stack = np.random.default_rng(3).integers(0, 256, (6, 5, 4, 3), dtype=np.uint8)
+    before = stack.copy()
+    assert stack_frames(stack) is stack
+    for model in (PixelGMM(), TemporalMedian(), FrameAverage(), PixelKMeans()):
+        model.fit(stack)
+    np.testing.assert_array_equal(stack, before)

@@ -48,8 +48,14 @@ def stack_frames(frames: Iterable[np.ndarray]) -> np.ndarray:
     is written into it as it arrives (iterators may reuse their buffer): memory is one stack,
     whose pages are committed as they are written. An iterable that does not say (a generator)
     or yields more gets a stack that doubles when full, so memory peaks near two stacks then;
-    one that yields fewer gets the filled part (a view: the rest was never committed).
+    one that yields fewer gets the filled part (a view: the rest was never committed). A
+    stack this function made (uint8 ``(T, H, W, C)``) is returned as it is, so that several
+    models can be fitted on one stack; the models only read it.
     """
+    if isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4:
+        if len(frames) < 2:
+            raise ValueError(f"need at least 2 training frames, got {len(frames)}")
+        return frames
     capacity = operator.length_hint(frames, 0) or MIN_CAPACITY
     stack = None
     count = 0
