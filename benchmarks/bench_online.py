@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numba
 import numpy as np
+from scenes import moving_blocks  # benchmarks/ is on the path when run as a script
 
 from gmmbg.background.online import OnlineGMM
 
@@ -34,17 +35,7 @@ def source_frames(n: int) -> tuple[list[np.ndarray], str]:
     files = sorted((MEDIA / "input").glob("in*.jpg"))[:n]
     if len(files) == n:
         return [cv2.imread(str(f))[:, :, ::-1] for f in files], "cdnet-highway"
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:240, :320]
-    scene = np.stack([xx * 0.6 + 40, yy * 0.7 + 30, (xx + yy) * 0.3 + 50], axis=2)
-    frames = []
-    for t in range(n):
-        frame = scene + rng.normal(0, 3, scene.shape)
-        for k in range(4):  # blocks crossing the scene at different speeds
-            x = (t * (3 + k) + 70 * k) % 300
-            frame[40 + 45 * k : 75 + 45 * k, x : x + 30] = (200 - 40 * k, 60 + 30 * k, 90)
-        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
-    return frames, "generated moving blocks"
+    return moving_blocks(n), "generated moving blocks"
 
 
 def run(model, frames, apply) -> float:

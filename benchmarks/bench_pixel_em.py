@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from scenes import moving_blocks  # benchmarks/ is on the path when run as a script
 
 from gmmbg import media, metrics, pipeline
 from gmmbg.background import model_class
@@ -50,16 +51,7 @@ def training_stack(n: int = 150) -> tuple[np.ndarray, str]:
         frames = list(media.iter_frames(HIGHWAY / "input", indices))
         source = "cdnet-highway frames 1-469"
     else:
-        rng = np.random.default_rng(0)
-        yy, xx = np.mgrid[:240, :320]
-        scene = np.stack([xx * 0.6 + 40, yy * 0.7 + 30, (xx + yy) * 0.3 + 50], axis=2)
-        frames = []
-        for t in range(n):
-            frame = scene + rng.normal(0, 3, scene.shape)
-            for k in range(4):  # blocks crossing the scene at different speeds
-                x = (t * (3 + k) + 70 * k) % 300
-                frame[40 + 45 * k : 75 + 45 * k, x : x + 30] = (200 - 40 * k, 60 + 30 * k, 90)
-            frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+        frames = moving_blocks(n)
         source = "generated moving blocks"
     stack = np.stack(frames)
     return stack.reshape(len(frames), -1, 3), f"{source}, {stack.shape[2]}x{stack.shape[1]}"
