@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gmmbg import interrupts
 from gmmbg.errors import GmmbgError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -264,6 +265,7 @@ def iter_frames(
                     f"{path}: frame {index} is {frame.shape[1]}x{frame.shape[0]} but the first is "
                     f"{shape[1]}x{shape[0]}: all frames must have the same size"
                 )
+            interrupts.check()  # a Ctrl-C that Python swallowed stops the run here
             yield frame
             if last is not None and index >= last:
                 break

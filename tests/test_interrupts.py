@@ -73,3 +73,24 @@ def test_a_corrupt_frame_mid_way_names_the_frame(tmp_path, long_video):
     assert process.returncode == 1
     assert "0020.png" in stderr and "Traceback" not in stderr
     assert sorted(os.listdir(tmp_path)) == ["frames"]
+
+
+@pytest.mark.parametrize(
+    "signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)]
+)
+def test_a_swallowed_signal_stops_the_next_frame_read(tmp_path, signum, raised):
+    """Python ignores exceptions raised inside some callbacks (an import-lock or weakref
+    callback): an interrupt landing there must still stop the run at the next frame."""
+    from gmmbg import interrupts
+    from gmmbg.media import iter_frames
+
+    iio.imwrite(tmp_path / "clip.gif", np.zeros((3, 4, 4, 3), np.uint8))
+    try:
+        try:
+            interrupts._handle(signum, None)
+        except raised:
+            pass  # swallowed, as Python does in those callbacks
+        with pytest.raises(raised):
+            next(iter_frames(tmp_path / "clip.gif"))
+    finally:
+        interrupts._received.clear()

@@ -7,14 +7,14 @@ and the kernels only inside their functions, so `gmmbg --help` starts in a fract
 from __future__ import annotations
 
 import importlib
-import signal
 import sys
 import warnings
 
 import click
 
-from gmmbg import __version__
+from gmmbg import __version__, interrupts
 from gmmbg.errors import GmmbgError
+from gmmbg.interrupts import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 SUBCOMMANDS = {
     "segment": "gmmbg.cli.segment:segment",
@@ -22,9 +22,6 @@ SUBCOMMANDS = {
     "subtract": "gmmbg.cli.subtract:subtract",
     "compare": "gmmbg.cli.compare:compare",
 }
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
-EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class LazyGroup(click.Group):
@@ -81,14 +78,9 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     warnings.showwarning = _show_warning
 
 
-def _terminate(signum, frame) -> None:
-    """SIGTERM unwinds like Ctrl-C, so temporary outputs are removed on the way out."""
-    raise SystemExit(EXIT_TERMINATED)
-
-
 def main() -> None:
     """Console-script entry point."""
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupts.install()
     try:
         code = cli.main(prog_name="gmmbg", standalone_mode=False)
         # Without standalone mode click returns ctx.exit(n)'s code instead of exiting.
