@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import numba
 import numpy as np
 
+from gmmbg import hugepages
 from gmmbg.background.base import BackgroundModel, check_frame
 from gmmbg.kernels.online import BLOCK, mog2_apply, mog2_background
 
@@ -253,7 +254,9 @@ class OnlineGMM(BackgroundModel):
                     value = data[key]
                     if value.shape != shape or value.dtype != dtype:
                         raise ValueError(f"{name!r} is damaged: its {key} does not fit the model")
-                    setattr(model, key, np.ascontiguousarray(value))
+                    state = hugepages.zeros(shape, dtype)
+                    state[...] = value
+                    setattr(model, key, state)
                 model._work = _work_buffers(model.n_components, model.frame_shape_[2])
         except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, TypeError) as error:
             raise ValueError(f"{name!r} is not a readable OnlineGMM model ({error})") from error
@@ -265,7 +268,7 @@ class OnlineGMM(BackgroundModel):
         """Validate the parameters and allocate an empty model for frames of ``shape``."""
         self._check_params()
         for name, (state_shape, state_dtype) in self._state_layout(shape).items():
-            setattr(self, name, np.zeros(state_shape, state_dtype))
+            setattr(self, name, hugepages.zeros(state_shape, state_dtype))
         self._work = _work_buffers(int(self.n_components), shape[2])
         self.n_frames_ = 0
         self.frame_shape_ = shape

@@ -75,6 +75,27 @@ def _fetch_add(typingctx, counter):
     return sig, codegen
 
 
+@intrinsic
+def _prefetch(typingctx, array, index):
+    """Start loading the cache line of ``array[index]`` (1-D), for writing, and go on
+    without waiting for it (``llvm.prefetch``; a load would hold up the core until the data
+    arrived)."""
+    sig = types.void(array, index)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [args[1]])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        # rw 1 (the exact pass writes the tail back), locality 3 (keep it close), data cache.
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(inline="always", **_EXACT)
 def _pick(v0, v1, v2, v3, c):
     """Element ``c`` of ``(v0, v1, v2, v3)``; folds away when ``c`` is a constant."""
@@ -164,22 +185,24 @@ def _fast_block(
 
 @njit(**_EXACT)
 def _flagged(todo, tail, mask, start, stop, tail_size):
-    """Write to ``todo`` the pixels of ``start:stop`` that ``_fast_block`` flagged, touch
+    """Write to ``todo`` the pixels of ``start:stop`` that ``_fast_block`` flagged, prefetch
     their tails, and return how many there are.
 
     The fast pass never reads the tail, so the exact pass would miss the cache on each
-    flagged pixel's tail, one after the other. These loads are independent, so their misses
-    overlap; ``mog2_apply`` issues them one block ahead of the block it updates.
+    flagged pixel's tail, one after the other; ``mog2_apply`` calls this one block ahead of
+    the block it updates, so that the tails arrive in the meantime. A tail (``tail_size``
+    floats) may straddle two cache lines: both are fetched.
     """
     n_todo = 0
     for p in range(start, stop):  # branch-free compaction
         todo[_u(n_todo)] = p
         n_todo += np.int64(mask[_u(p)] != 0)
-    touched = _F0
     if tail_size > 0:
         for i in range(n_todo):
-            touched += tail[_u(todo[_u(i)] * tail_size)]
-    return n_todo, touched
+            first = todo[_u(i)] * tail_size
+            _prefetch(tail, first)
+            _prefetch(tail, first + tail_size - 1)
+    return n_todo
 
 
 @njit(**_EXACT)
@@ -388,10 +411,7 @@ def mog2_apply(
                         alpha, prune, keep, var_threshold, background_ratio, var_threshold_gen,
                         var_min, var_max,
                     )  # fmt: skip
-                    n_todo, touched = _flagged(
-                        todo_lists[thread, j % 2], tl, mask, start, stop, tail_size
-                    )
-                    scratch[0] = touched  # overwritten below; keeps the loads from being dropped
+                    n_todo = _flagged(todo_lists[thread, j % 2], tl, mask, start, stop, tail_size)
                 if j > 0:
                     _exact_block(
                         scratch, waiting, n_waiting, x, w, hd, tl, n_modes, mask, channels, modes,
