@@ -174,6 +174,22 @@ def test_video_writers_write_every_frame(tmp_path, extension):
     assert media.probe_video(tmp_path / f"m{extension}").n_frames == 4
 
 
+@pytest.mark.parametrize("extension", [".mp4", ".avi"])
+def test_lossy_video_keeps_every_mask_value(tmp_path, extension):
+    """Masks (0, 127 shadow, 255) go to the encoder as gray frames; each pixel reads back
+    close to its value, also with x264's fastest preset."""
+    masks = np.zeros((6, 64, 96), np.uint8)
+    for i in range(len(masks)):
+        masks[i, 8 * i : 8 * i + 24, 16:48] = 255
+        masks[i, 40:56, 8 * i : 8 * i + 32] = 127
+    with media.FrameWriter(tmp_path / f"m{extension}", fps=10) as writer:
+        for mask in masks:
+            writer.write(mask)
+    back = np.array([f[:, :, 0] for f in media.iter_frames(tmp_path / f"m{extension}")])
+    assert back.shape == masks.shape
+    assert np.abs(back.astype(int) - masks).max() <= 40
+
+
 def test_folder_writer_names_frames(tmp_path):
     with media.FrameWriter(f"{tmp_path}/out/", frame_names=["a", "b"]) as writer:
         for mask in _masks(3):
