@@ -433,7 +433,8 @@ class FrameWriter:
                             frame = _pad_even(frame)
                         # Gray frames go to the encoder as gray: repeating masks into three
                         # channels and converting those from RGB cost 6 ms per 1280x720 frame.
-                        video.write_frame(frame, pixel_format="gray" if frame.ndim == 2 else "rgb24")
+                        pixel_format = "gray" if frame.ndim == 2 else "rgb24"
+                        video.write_frame(frame, pixel_format=pixel_format)
 
                     yield write
         except MediaError:

@@ -6,11 +6,17 @@ and those flags would let LLVM delete the tests (umap removed fastmath for that 
 
 import os
 
-# Numba's OpenMP threads otherwise spin between parallel regions; the kernels launch one
-# region per frame or EM step, and on a busy 2-core machine the spinning made 2 threads slower
-# than 1 (astronaut segmentation: 1.3-2.6 s spinning, 0.25-0.30 s passive). Set before the
-# OpenMP runtime starts, which happens at the first parallel call; a user's setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# How Numba's OpenMP threads wait between parallel regions. libgomp's default spins about
+# 300,000 rounds: on a busy 2-core machine that made 2 threads slower than 1 (astronaut
+# segmentation: 1.3-2.6 s spinning, 0.25-0.30 s passive). Sleeping at once (passive) costs
+# every parallel region the worker's wake-up instead: 85 us back to back, 140 us after 1 ms
+# of other work on this 2-core VM, a tenth of a 320x240 online update (one region per frame).
+# A short spin, 3,000 rounds, starts a region in 3 us when frames come back to back and
+# sleeps otherwise (0.1 core busy between regions; plant_cells segmentation with a busy
+# loop on the other core: 1.8-1.9 s, passive 2.1 s). Set before the OpenMP runtime starts,
+# at the first parallel call; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "3000")
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
