@@ -40,15 +40,11 @@ _STATE = ("weights_", "head_", "tail_", "n_modes_")
 _SAVE_FORMAT = 2  # 2: tail_ is (H*W, K - 1, 1 + C)
 
 
-def _work_buffers(n_components: int, n_channels: int) -> tuple[np.ndarray, ...]:
+def _work_buffers() -> tuple[np.ndarray, ...]:
     """The kernel's scratch space, one row per thread Numba may run: allocated with the
     model, so that ``apply`` allocates nothing."""
     threads = numba.config.NUMBA_NUM_THREADS
-    return (
-        np.empty((threads, n_components * (2 + n_channels)), np.float32),
-        np.empty((threads, 2, BLOCK), np.int64),
-        np.zeros(1, np.int64),
-    )
+    return np.empty((threads, 2, BLOCK), np.int64), np.zeros(1, np.int64)
 
 
 class OnlineGMM(BackgroundModel):
@@ -156,8 +152,7 @@ class OnlineGMM(BackgroundModel):
         mog2_apply(
             np.ascontiguousarray(x).reshape(height * width, n_ch),
             self.weights_,
-            self.head_,
-            self.tail_,
+            self._modes,
             self.n_modes_,
             mask.reshape(-1),
             (0,) * n_ch,
@@ -251,13 +246,11 @@ class OnlineGMM(BackgroundModel):
                 model.n_frames_ = int(data["n_frames_"])
                 layout = model._state_layout(model.frame_shape_)
                 for key, (shape, dtype) in layout.items():
-                    value = data[key]
-                    if value.shape != shape or value.dtype != dtype:
+                    if data[key].shape != shape or data[key].dtype != dtype:
                         raise ValueError(f"{name!r} is damaged: its {key} does not fit the model")
-                    state = hugepages.zeros(shape, dtype)
-                    state[...] = value
-                    setattr(model, key, state)
-                model._work = _work_buffers(model.n_components, model.frame_shape_[2])
+                model._allocate_state(model.frame_shape_)
+                for key in layout:
+                    getattr(model, key)[...] = data[key]
         except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, TypeError) as error:
             raise ValueError(f"{name!r} is not a readable OnlineGMM model ({error})") from error
         if model.n_modes_.max(initial=0) > model.n_components or model.n_frames_ < 1:
@@ -267,12 +260,35 @@ class OnlineGMM(BackgroundModel):
     def _initialize(self, shape: tuple[int, int, int], dtype: np.dtype) -> None:
         """Validate the parameters and allocate an empty model for frames of ``shape``."""
         self._check_params()
-        for name, (state_shape, state_dtype) in self._state_layout(shape).items():
-            setattr(self, name, hugepages.zeros(state_shape, state_dtype))
-        self._work = _work_buffers(int(self.n_components), shape[2])
-        self.n_frames_ = 0
         self.frame_shape_ = shape
+        self._allocate_state(shape)
+        self.n_frames_ = 0
         self.frame_dtype_ = np.dtype(dtype)
+
+    @property
+    def head_(self) -> np.ndarray:
+        """The heaviest mode of each pixel, ``(1 + C, H*W)``: variance, then the mean (a view
+        of the state)."""
+        size, n_pix = 1 + self.frame_shape_[2], self.n_modes_.size
+        return self._modes[: size * n_pix].reshape(size, n_pix)
+
+    @property
+    def tail_(self) -> np.ndarray:
+        """The other modes, ``(H*W, K - 1, 1 + C)``: ``[variance, mean...]`` records (a view
+        of the state)."""
+        size, n_pix, k = 1 + self.frame_shape_[2], self.n_modes_.size, self.weights_.shape[0]
+        return self._modes[size * n_pix :].reshape(n_pix, k - 1, size)
+
+    def _allocate_state(self, shape: tuple[int, int, int]) -> None:
+        """Zeroed state for frames of ``shape`` ``(H, W, C)`` and the kernel's scratch
+        space. ``head_`` and ``tail_`` are views of one buffer, ``_modes``, which the kernel
+        indexes as a whole (layout in ``_state_layout``)."""
+        layout = self._state_layout(shape)
+        self.weights_ = hugepages.zeros(*layout["weights_"])
+        self.n_modes_ = np.zeros(*layout["n_modes_"])
+        n_floats = sum(int(np.prod(layout[key][0])) for key in ("head_", "tail_"))
+        self._modes = hugepages.zeros((n_floats,), np.float32)
+        self._work = _work_buffers()
 
     def _state_layout(self, shape: tuple[int, int, int]) -> dict[str, tuple[tuple, np.dtype]]:
         """Shape and dtype of each state array for frames of ``shape`` ``(H, W, C)``."""

@@ -4,18 +4,19 @@ Each pixel keeps up to K modes sorted by weight, each with one variance and a C-
 mean. State layout, for P pixels:
 
 - ``weights (K, P)``: one plane per mode;
-- ``head (1 + C, P)``: the heaviest mode's variance, then its mean channel by channel;
-- ``tail (P, K - 1, 1 + C)``: the other modes, one ``[variance, mean...]`` record each,
-  a pixel's records side by side;
+- ``modes``, one float32 buffer of the modes' variances and means: first the *head*,
+  ``(1 + C, P)``, the heaviest mode's variance, then its mean channel by channel; then the
+  *tail*, ``(P, K - 1, 1 + C)``, the other modes, one ``[variance, mean...]`` record each,
+  a pixel's records side by side (``OnlineGMM`` keeps ``head_`` and ``tail_`` as views);
 - ``n_modes (P,)`` uint8: modes in use (the weights of unused slots are stale).
 
 Every frame, a pixel whose heaviest mode matches its value, is background, and prunes
 nothing (about 80% of the pixels of a traffic scene) takes the same arithmetic path:
 ``_fast_block`` updates these pixels branch-free, one plane per quantity, so that LLVM
 vectorises it across pixels; it flags the others, and ``_exact_block`` runs MOG2's
-general update (search, new modes, reordering, pruning, shadows) on each of them, on a
-contiguous copy of its modes. The weights and the heaviest mode are read by every pixel,
-hence planar; the other modes are read by few, hence one compact record each.
+general update (search, new modes, reordering, pruning, shadows) on each of them, in
+place. The weights and the heaviest mode are read by every pixel, hence planar; the other
+modes are read by few, hence one compact record each.
 
 Arithmetic is float32 in OpenCV's order of operations and the kernels are compiled without
 fastmath (fused multiply-adds or reassociation would move thresholds by an ulp), so that the
@@ -110,24 +111,12 @@ def _clamp(value, low, high):
 
 
 @njit(inline="always", **_EXACT)
-def _swap_records(rec, a, b, size):
-    """Exchange the ``size``-float records at flat offsets ``a`` and ``b``."""
-    for j in range(size):
-        rec[_u(a + j)], rec[_u(b + j)] = rec[_u(b + j)], rec[_u(a + j)]
-
-
-@njit(inline="always", **_EXACT)
-def _drop_pruned(rec, n_records, size):
-    """Remove the records whose weight (their first float) is negative, keeping the order
-    of the others; return how many remain."""
-    kept = 0
-    for k in range(n_records):
-        if rec[_u(k * size)] >= _F0:
-            if kept != k:
-                for j in range(size):
-                    rec[_u(kept * size + j)] = rec[_u(k * size + j)]
-            kept += 1
-    return kept
+def _at(p, k, j, n_pix, n_mix, size):
+    """Index in ``modes`` of field ``j`` (0 the variance, 1 + c mean channel c) of pixel
+    ``p``'s mode ``k``; ``size`` is 1 + C."""
+    if k == 0:
+        return j * n_pix + p
+    return size * n_pix + (p * (n_mix - 1) + k - 1) * size + j
 
 
 @njit(**_EXACT)
@@ -184,14 +173,15 @@ def _fast_block(
 
 
 @njit(**_EXACT)
-def _flagged(todo, tail, mask, start, stop, tail_size):
+def _flagged(todo, modes, mask, start, stop, tail_start, tail_size):
     """Write to ``todo`` the pixels of ``start:stop`` that ``_fast_block`` flagged, prefetch
     their tails, and return how many there are.
 
     The fast pass never reads the tail, so the exact pass would miss the cache on each
     flagged pixel's tail, one after the other; ``mog2_apply`` calls this one block ahead of
-    the block it updates, so that the tails arrive in the meantime. A tail (``tail_size``
-    floats) may straddle two cache lines: both are fetched.
+    the block it updates, so that the tails arrive in the meantime. A pixel's tail
+    (``tail_size`` floats from ``modes[tail_start + p * tail_size]``) may straddle two cache
+    lines: both are fetched.
     """
     n_todo = 0
     for p in range(start, stop):  # branch-free compaction
@@ -199,27 +189,31 @@ def _flagged(todo, tail, mask, start, stop, tail_size):
         n_todo += np.int64(mask[_u(p)] != 0)
     if tail_size > 0:
         for i in range(n_todo):
-            first = todo[_u(i)] * tail_size
-            _prefetch(tail, first)
-            _prefetch(tail, first + tail_size - 1)
+            first = tail_start + todo[_u(i)] * tail_size
+            _prefetch(modes, first)
+            _prefetch(modes, first + tail_size - 1)
     return n_todo
 
 
 @njit(**_EXACT)
 def _exact_block(
-    scratch, todo, n_todo, x, w, head, tail, n_modes, mask, channels, modes,
+    todo, n_todo, x, w, st, n_modes, mask, channels, modes,
     alpha, prune, keep, tb, big_tb, tg, var_init, var_min, var_max, tau, detect_shadows,
     shadow_value,
 ):  # fmt: skip
-    """MOG2's general update for the ``n_todo`` pixels listed in ``todo`` (``_flagged``).
+    """MOG2's general update for the ``n_todo`` pixels listed in ``todo`` (``_flagged``),
+    as OpenCV's ``MOG2Invoker`` does it, in place: a pixel's modes are read where they are
+    (``st``, the ``modes`` buffer) and only what changes is written back.
 
-    Each pixel's modes are copied into ``scratch`` as contiguous ``[weight, variance,
-    mean...]`` records, updated there as OpenCV's ``MOG2Invoker`` does, and copied back.
+    The walk visits the modes in order, as MOG2 does. Where MOG2 bubbles the matched mode up
+    as soon as it learns, this moves it after the walk (and after removing pruned modes),
+    with the same comparisons: only the modes before it are compared, and they are final by
+    then; pruned modes, which it would pass (weight -1), are gone instead.
     """
     n_ch = len(channels)
     n_mix = len(modes)
     n_pix = n_modes.size
-    size = 2 + n_ch
+    size = 1 + n_ch
     alpha1 = _F1 - alpha
     for i in range(n_todo):
         p = todo[_u(i)]
@@ -230,85 +224,107 @@ def _exact_block(
         x2 = np.float32(x[_u(xo + 2)]) if n_ch > 2 else _F0
         x3 = np.float32(x[_u(xo + 3)]) if n_ch > 3 else _F0
         nmodes = np.int64(n_modes[_u(p)])
-        used = min(nmodes + 1, n_mix)  # a new mode may take the next slot
-        for k in range(used):
-            scratch[_u(k * size)] = w[_u(k * n_pix + p)]
-        for j in range(1 + n_ch):
-            scratch[_u(1 + j)] = head[_u(j * n_pix + p)]
-        for k in range(1, used):
-            r = (p * (n_mix - 1) + k - 1) * (1 + n_ch)
-            for j in range(1 + n_ch):
-                scratch[_u(k * size + 1 + j)] = tail[_u(r + j)]
 
         # Walk the modes until one matches: every weight decays, the matched mode learns.
-        # A pruned mode is marked with weight -1 and removed after the walk.
+        # A pruned mode gets weight -1 and is removed after the walk.
         background = False
-        fits = False
+        matched = -1
         total = _F0
         pruned = 0
-        mode = 0
-        o = 0
-        while mode < nmodes:
-            weight = alpha1 * scratch[_u(o)] + prune
-            q = o
-            if not fits:  # the modes after the match only decay (and may be pruned)
-                var = scratch[_u(o + 1)]
+        for k in range(nmodes):
+            weight = alpha1 * w[_u(k * n_pix + p)] + prune
+            if matched < 0:  # the modes after the match only decay (and may be pruned)
+                o = _at(p, k, 0, n_pix, n_mix, size)
+                step = n_pix if k == 0 else 1  # between the fields of the record
+                var = st[_u(o)]
                 dist2 = _F0
                 for c in range(n_ch):
-                    d = scratch[_u(o + 2 + c)] - _pick(x0, x1, x2, x3, c)
+                    d = st[_u(o + (1 + c) * step)] - _pick(x0, x1, x2, x3, c)
                     dist2 += d * d
                 if total < big_tb and dist2 < tb * var:
                     background = True
                 if dist2 < tg * var:
-                    fits = True
+                    matched = k
                     weight += alpha
                     # Defensive: 0 / 0 if a frozen model (alpha 0) met a weight of 0, which
                     # the update never leaves in use but a hand-made state could hold.
                     rate = alpha / weight if weight > _F0 else _F0
                     for c in range(n_ch):
-                        mu = scratch[_u(o + 2 + c)]
-                        scratch[_u(o + 2 + c)] = mu - rate * (mu - _pick(x0, x1, x2, x3, c))
-                    scratch[_u(o + 1)] = _clamp(var + rate * (dist2 - var), var_min, var_max)
-                    # Only the matched mode got heavier: bubble it up past lighter ones.
-                    while q > 0 and not weight < scratch[_u(q - size)]:
-                        _swap_records(scratch, q, q - size, size)
-                        q -= size
+                        mu = st[_u(o + (1 + c) * step)]
+                        st[_u(o + (1 + c) * step)] = mu - rate * (mu - _pick(x0, x1, x2, x3, c))
+                    st[_u(o)] = _clamp(var + rate * (dist2 - var), var_min, var_max)
             if weight < keep:
                 weight = -_F1
                 pruned += 1
             else:
                 total += weight
-            scratch[_u(q)] = weight
-            mode += 1
-            o += size
+            w[_u(k * n_pix + p)] = weight
         if pruned:
-            nmodes = _drop_pruned(scratch, nmodes, size)
+            kept = 0
+            for k in range(nmodes):
+                if w[_u(k * n_pix + p)] >= _F0:
+                    if kept != k:
+                        w[_u(kept * n_pix + p)] = w[_u(k * n_pix + p)]
+                        for j in range(size):
+                            st[_u(_at(p, kept, j, n_pix, n_mix, size))] = st[
+                                _u(_at(p, k, j, n_pix, n_mix, size))
+                            ]
+                    matched = kept if k == matched else matched
+                    kept += 1
+                elif k == matched:
+                    matched = -2  # pruned itself: only a frozen model (alpha 0) can do that
+            nmodes = kept
 
+        # Which mode moves up, from slot ``src`` to ``dst``: the matched one, compared
+        # before normalising (MOG2 bubbles it during the walk), or a new one.
+        src = dst = 0
+        if matched > 0:
+            weight = w[_u(matched * n_pix + p)]
+            src = dst = matched
+            while dst > 0 and not weight < w[_u((dst - 1) * n_pix + p)]:
+                dst -= 1
+
+        # No mode explains the value: add one, or replace the lightest when all are used;
+        # the others' weights are scaled by 1 - alpha after normalising. MOG2's rule, kept
+        # as is: when the lightest mode is replaced, the weights sum to
+        # 1 - (1 - alpha) w_lightest until the next update renormalises them.
+        new_mode = matched == -1 and alpha > _F0
+        scale = alpha1 if new_mode else _F1
         inv = _F1 / total if total > _F0 else _F0
         for k in range(nmodes):
-            scratch[_u(k * size)] *= inv
-
-        if not fits and alpha > _F0:
-            # No mode explains the value: add one, or replace the lightest when all are used.
-            # MOG2's rule, kept as is: when the lightest mode is replaced, the weights sum
-            # to 1 - (1 - alpha) w_lightest until the next update renormalises them.
-            if nmodes == n_mix:
-                o = (n_mix - 1) * size
-            else:
-                o = nmodes * size
-                nmodes += 1
-            if nmodes == 1:
-                scratch[_u(o)] = _F1
-            else:
-                scratch[_u(o)] = alpha
-                for k in range(nmodes - 1):
-                    scratch[_u(k * size)] *= alpha1
+            w[_u(k * n_pix + p)] = w[_u(k * n_pix + p)] * inv * scale
+        if new_mode:
+            slot = n_mix - 1 if nmodes == n_mix else nmodes
+            nmodes = max(nmodes, slot + 1)
+            weight = _F1 if nmodes == 1 else alpha
+            w[_u(slot * n_pix + p)] = weight
+            o = _at(p, slot, 0, n_pix, n_mix, size)
+            step = n_pix if slot == 0 else 1
+            st[_u(o)] = var_init
             for c in range(n_ch):
-                scratch[_u(o + 2 + c)] = _pick(x0, x1, x2, x3, c)
-            scratch[_u(o + 1)] = var_init
-            while o > 0 and not alpha < scratch[_u(o - size)]:
-                _swap_records(scratch, o, o - size, size)
-                o -= size
+                st[_u(o + (1 + c) * step)] = _pick(x0, x1, x2, x3, c)
+            src = dst = slot
+            while dst > 0 and not weight < w[_u((dst - 1) * n_pix + p)]:
+                dst -= 1
+
+        if dst < src:  # the modes dst:src move down one slot (src >= 1: a tail record)
+            weight = w[_u(src * n_pix + p)]
+            o = _at(p, src, 0, n_pix, n_mix, size)
+            f0 = st[_u(o)]
+            f1 = st[_u(o + 1)] if size > 1 else _F0
+            f2 = st[_u(o + 2)] if size > 2 else _F0
+            f3 = st[_u(o + 3)] if size > 3 else _F0
+            f4 = st[_u(o + 4)] if size > 4 else _F0
+            for k in range(src, dst, -1):
+                w[_u(k * n_pix + p)] = w[_u((k - 1) * n_pix + p)]
+                for j in range(size):
+                    st[_u(_at(p, k, j, n_pix, n_mix, size))] = st[
+                        _u(_at(p, k - 1, j, n_pix, n_mix, size))
+                    ]
+            w[_u(dst * n_pix + p)] = weight
+            for j in range(size):
+                value = f0 if j == 0 else _pick(f1, f2, f3, f4, j - 1)
+                st[_u(_at(p, dst, j, n_pix, n_mix, size))] = value
 
         value = 255
         if background:
@@ -316,12 +332,13 @@ def _exact_block(
         elif detect_shadows:
             # Prati's test: is the value a darker copy of one of the background modes?
             t_weight = _F0
-            o = 0
-            for _ in range(nmodes):
+            for k in range(nmodes):
+                o = _at(p, k, 0, n_pix, n_mix, size)
+                step = n_pix if k == 0 else 1
                 num = _F0
                 den = _F0
                 for c in range(n_ch):
-                    mu = scratch[_u(o + 2 + c)]
+                    mu = st[_u(o + (1 + c) * step)]
                     num += _pick(x0, x1, x2, x3, c) * mu
                     den += mu * mu
                 if den == _F0:
@@ -330,42 +347,32 @@ def _exact_block(
                     a = num / den
                     dist2a = _F0
                     for c in range(n_ch):
-                        d = a * scratch[_u(o + 2 + c)] - _pick(x0, x1, x2, x3, c)
+                        d = a * st[_u(o + (1 + c) * step)] - _pick(x0, x1, x2, x3, c)
                         dist2a += d * d
-                    if dist2a < tb * scratch[_u(o + 1)] * a * a:
+                    if dist2a < tb * st[_u(o)] * a * a:
                         value = shadow_value
                         break
-                t_weight += scratch[_u(o)]
+                t_weight += w[_u(k * n_pix + p)]
                 if t_weight > big_tb:
                     break
-                o += size
-
-        for k in range(used):
-            w[_u(k * n_pix + p)] = scratch[_u(k * size)]
-        for j in range(1 + n_ch):
-            head[_u(j * n_pix + p)] = scratch[_u(1 + j)]
-        for k in range(1, used):
-            r = (p * (n_mix - 1) + k - 1) * (1 + n_ch)
-            for j in range(1 + n_ch):
-                tail[_u(r + j)] = scratch[_u(k * size + 1 + j)]
         n_modes[_u(p)] = nmodes
         mask[_u(p)] = value
 
 
 @njit(**_EXACT_PARALLEL)
 def mog2_apply(
-    frame, weights, head, tail, n_modes, mask, channels, modes,
+    frame, weights, modes_buffer, n_modes, mask, channels, modes,
     alpha, prune, var_threshold, background_ratio, var_threshold_gen,
     var_init, var_min, var_max, shadow_threshold, detect_shadows, shadow_value,
-    work, todo_lists, next_chunk, n_threads,
+    todo_lists, next_chunk, n_threads,
 ):  # fmt: skip
     """Update every pixel's mixture with one frame and write its foreground mask.
 
     Parameters
     ----------
     frame : (P, C) C-contiguous uint8 or float32 array, on the 0-255 scale.
-    weights : (K, P) float32; head : (1 + C, P) float32; tail : (P, K - 1, 1 + C)
-        float32; n_modes : (P,) uint8. The state (module docstring), updated in place.
+    weights : (K, P) float32; modes_buffer : ((1 + C) * P * K,) float32, the head then the
+        tail; n_modes : (P,) uint8. The state (module docstring), updated in place.
     mask : (P,) uint8 array, output: 0 background, ``shadow_value`` shadow, 255 foreground.
     channels, modes : tuples of C and K zeros, ``(0,) * C`` and ``(0,) * K``: their
         lengths are known when Numba compiles, so that the loops over channels and modes
@@ -374,15 +381,14 @@ def mog2_apply(
     var_threshold, background_ratio, var_threshold_gen, var_init, var_min, var_max,
     shadow_threshold : float32, MOG2's Tb, TB, Tg, initial and limit variances, tau.
     detect_shadows : bool. shadow_value : uint8.
-    work : (T, K * (2 + C)) float32, todo_lists : (T, 2, BLOCK) int64, next_chunk : (1,)
-        int64: scratch space, allocated once by the caller (T >= n_threads).
+    todo_lists : (T, 2, BLOCK) int64, next_chunk : (1,) int64: scratch space, allocated
+        once by the caller (T >= n_threads).
     n_threads : int, ``numba.get_num_threads()`` (one worker per thread).
     """
     n_pix = frame.shape[0]
     x = frame.reshape(-1)
     w = weights.reshape(-1)
-    hd = head.reshape(-1)
-    tl = tail.reshape(-1)
+    st = modes_buffer
     n_chunks = (n_pix + CHUNK - 1) // CHUNK
     # Chunks are handed out dynamically: each thread takes the next one from a shared
     # counter, so a thread slowed down by costlier pixels (moving regions need the exact
@@ -391,9 +397,9 @@ def mog2_apply(
     next_chunk[0] = 0
     # Weights below this are pruned: alpha * ct, or anything not positive when that is 0.
     keep = -prune if prune < _F0 else _F_TINY
+    tail_start = (1 + len(channels)) * n_pix
     tail_size = (len(modes) - 1) * (1 + len(channels))
     for thread in prange(n_threads):
-        scratch = work[thread]
         chunk = _fetch_add(next_chunk)
         while chunk < n_chunks:
             end = min(n_pix, (chunk + 1) * CHUNK)
@@ -407,14 +413,16 @@ def mog2_apply(
                     start = chunk * CHUNK + j * BLOCK
                     stop = min(end, start + BLOCK)
                     _fast_block(
-                        x, w, hd, n_modes, mask, start, stop, channels, modes,
+                        x, w, st, n_modes, mask, start, stop, channels, modes,
                         alpha, prune, keep, var_threshold, background_ratio, var_threshold_gen,
                         var_min, var_max,
                     )  # fmt: skip
-                    n_todo = _flagged(todo_lists[thread, j % 2], tl, mask, start, stop, tail_size)
+                    n_todo = _flagged(
+                        todo_lists[thread, j % 2], st, mask, start, stop, tail_start, tail_size
+                    )
                 if j > 0:
                     _exact_block(
-                        scratch, waiting, n_waiting, x, w, hd, tl, n_modes, mask, channels, modes,
+                        waiting, n_waiting, x, w, st, n_modes, mask, channels, modes,
                         alpha, prune, keep, var_threshold, background_ratio, var_threshold_gen,
                         var_init, var_min, var_max, shadow_threshold, detect_shadows, shadow_value,
                     )  # fmt: skip
