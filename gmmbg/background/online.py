@@ -76,11 +76,12 @@ class OnlineGMM(BackgroundModel):
 
     Learned state (float32, laid out for the kernel, see ``gmmbg.kernels.online``):
     ``weights_`` ``(K, H*W)``, ``head_`` ``(1 + C, H*W)`` (the heaviest mode's variance and
-    mean), ``tail_`` ``(H*W, K - 1, 1 + C)`` (the other modes'), ``n_modes_`` ``(H*W,)``
-    uint8 (modes in use, sorted by weight; ``variances_`` and ``means_`` gather them),
-    ``n_frames_`` (frames since initialisation), ``frame_shape_`` ``(H, W, C)`` and
-    ``frame_dtype_``. Only the first ``n_modes_[p]`` modes of pixel ``p`` mean anything: the
-    slots after them hold stale values (even negative weights), never read.
+    mean), ``tail_`` ``(H*W, K - 1, 1 + C)`` (the other modes'; both views of one buffer),
+    ``n_modes_`` ``(H*W,)`` uint8 (modes in use, sorted by weight; ``variances_`` and
+    ``means_`` gather them), ``n_frames_`` (frames since initialisation), ``frame_shape_``
+    ``(H, W, C)`` and ``frame_dtype_``. Only the first ``n_modes_[p]`` modes of pixel ``p``
+    mean anything: the slots after them hold stale values (even negative weights), never
+    read.
     """
 
     needs_training = False

@@ -11,7 +11,7 @@ mean. State layout, for P pixels:
 - ``n_modes (P,)`` uint8: modes in use (the weights of unused slots are stale).
 
 Every frame, a pixel whose heaviest mode matches its value, is background, and prunes
-nothing (about 80% of the pixels of a traffic scene) takes the same arithmetic path:
+nothing (about 85% of the pixels of the highway clip) takes the same arithmetic path:
 ``_fast_block`` updates these pixels branch-free, one plane per quantity, so that LLVM
 vectorises it across pixels; it flags the others, and ``_exact_block`` runs MOG2's
 general update (search, new modes, reordering, pruning, shadows) on each of them, in
