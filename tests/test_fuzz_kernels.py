@@ -379,7 +379,9 @@ ONLINE_SHAPE = (8, 72, 72)  # T, H, W: 5184 pixels, two chunks of the online ker
 @given(
     seed=SEEDS,
     kind=st.sampled_from(PIXEL_KINDS),
-    k=st.integers(1, 5),
+    # One kernel is compiled per K, C and frame dtype (about 10 s each): K = 4 adds nothing
+    # that 3 and 5 do not cover (1: no tail, 2: a one-record tail, 5: the default).
+    k=st.sampled_from([1, 2, 3, 5]),
     history=st.sampled_from([1, 2, 5, 500]),
     learning_rate=st.sampled_from([-1.0, 1e-4, 0.3, 1.0]),
     var=st.sampled_from([(1e-3, 15.0, 75.0), (4.0, 15.0, 75.0), (4.0, 1e3, 1e6)]),
