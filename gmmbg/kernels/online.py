@@ -111,12 +111,13 @@ def _clamp(value, low, high):
 
 
 @njit(inline="always", **_EXACT)
-def _at(p, k, j, n_pix, n_mix, size):
-    """Index in ``modes`` of field ``j`` (0 the variance, 1 + c mean channel c) of pixel
-    ``p``'s mode ``k``; ``size`` is 1 + C."""
+def _record(p, k, n_pix, n_mix, size):
+    """Where pixel ``p``'s mode ``k`` is in ``modes``: ``(offset, step)``, its field ``j``
+    (0 the variance, 1 + c mean channel c) at ``offset + j * step``; ``size`` is 1 + C.
+    The heaviest mode is in the head (one plane per field), the others in the tail."""
     if k == 0:
-        return j * n_pix + p
-    return size * n_pix + (p * (n_mix - 1) + k - 1) * size + j
+        return p, n_pix
+    return size * n_pix + (p * (n_mix - 1) + k - 1) * size, 1
 
 
 @njit(**_EXACT)
@@ -234,8 +235,7 @@ def _exact_block(
         for k in range(nmodes):
             weight = alpha1 * w[_u(k * n_pix + p)] + prune
             if matched < 0:  # the modes after the match only decay (and may be pruned)
-                o = _at(p, k, 0, n_pix, n_mix, size)
-                step = n_pix if k == 0 else 1  # between the fields of the record
+                o, step = _record(p, k, n_pix, n_mix, size)
                 var = st[_u(o)]
                 dist2 = _F0
                 for c in range(n_ch):
@@ -265,10 +265,10 @@ def _exact_block(
                 if w[_u(k * n_pix + p)] >= _F0:
                     if kept != k:
                         w[_u(kept * n_pix + p)] = w[_u(k * n_pix + p)]
+                        o, step = _record(p, k, n_pix, n_mix, size)
+                        to, to_step = _record(p, kept, n_pix, n_mix, size)
                         for j in range(size):
-                            st[_u(_at(p, kept, j, n_pix, n_mix, size))] = st[
-                                _u(_at(p, k, j, n_pix, n_mix, size))
-                            ]
+                            st[_u(to + j * to_step)] = st[_u(o + j * step)]
                     matched = kept if k == matched else matched
                     kept += 1
                 elif k == matched:
@@ -298,8 +298,7 @@ def _exact_block(
             nmodes = max(nmodes, slot + 1)
             weight = _F1 if nmodes == 1 else alpha
             w[_u(slot * n_pix + p)] = weight
-            o = _at(p, slot, 0, n_pix, n_mix, size)
-            step = n_pix if slot == 0 else 1
+            o, step = _record(p, slot, n_pix, n_mix, size)
             st[_u(o)] = var_init
             for c in range(n_ch):
                 st[_u(o + (1 + c) * step)] = _pick(x0, x1, x2, x3, c)
@@ -307,24 +306,24 @@ def _exact_block(
             while dst > 0 and not weight < w[_u((dst - 1) * n_pix + p)]:
                 dst -= 1
 
-        if dst < src:  # the modes dst:src move down one slot (src >= 1: a tail record)
+        if dst < src:  # the modes dst:src move down one slot
             weight = w[_u(src * n_pix + p)]
-            o = _at(p, src, 0, n_pix, n_mix, size)
+            o, step = _record(p, src, n_pix, n_mix, size)
             f0 = st[_u(o)]
-            f1 = st[_u(o + 1)] if size > 1 else _F0
-            f2 = st[_u(o + 2)] if size > 2 else _F0
-            f3 = st[_u(o + 3)] if size > 3 else _F0
-            f4 = st[_u(o + 4)] if size > 4 else _F0
+            f1 = st[_u(o + step)] if size > 1 else _F0
+            f2 = st[_u(o + 2 * step)] if size > 2 else _F0
+            f3 = st[_u(o + 3 * step)] if size > 3 else _F0
+            f4 = st[_u(o + 4 * step)] if size > 4 else _F0
             for k in range(src, dst, -1):
                 w[_u(k * n_pix + p)] = w[_u((k - 1) * n_pix + p)]
+                o, step = _record(p, k - 1, n_pix, n_mix, size)
+                to, to_step = _record(p, k, n_pix, n_mix, size)
                 for j in range(size):
-                    st[_u(_at(p, k, j, n_pix, n_mix, size))] = st[
-                        _u(_at(p, k - 1, j, n_pix, n_mix, size))
-                    ]
+                    st[_u(to + j * to_step)] = st[_u(o + j * step)]
             w[_u(dst * n_pix + p)] = weight
+            to, to_step = _record(p, dst, n_pix, n_mix, size)
             for j in range(size):
-                value = f0 if j == 0 else _pick(f1, f2, f3, f4, j - 1)
-                st[_u(_at(p, dst, j, n_pix, n_mix, size))] = value
+                st[_u(to + j * to_step)] = f0 if j == 0 else _pick(f1, f2, f3, f4, j - 1)
 
         value = 255
         if background:
@@ -333,8 +332,7 @@ def _exact_block(
             # Prati's test: is the value a darker copy of one of the background modes?
             t_weight = _F0
             for k in range(nmodes):
-                o = _at(p, k, 0, n_pix, n_mix, size)
-                step = n_pix if k == 0 else 1
+                o, step = _record(p, k, n_pix, n_mix, size)
                 num = _F0
                 den = _F0
                 for c in range(n_ch):
